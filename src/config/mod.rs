@@ -1,0 +1,476 @@
+//! The config: read as written (`raw`), then resolved into the values the job
+//! uses, with every default applied and every value checked, before any work.
+//!
+//! Relative paths resolve against the config file's folder, so a scheduler
+//! may start the job from anywhere. Secrets are never in the file: only the
+//! names of the environment variables that hold them.
+
+pub mod raw;
+pub mod secret;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use url::Url;
+
+use crate::engine::contract;
+use crate::error::{Error, Result};
+pub use secret::Secret;
+
+/// A place on local disk or in an object store, always as a URL
+/// (`file:///abs/path/` or `s3://bucket/prefix/`), ending in `/` for folders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location(pub Url);
+
+impl Location {
+    /// Parses `s` as a URL when it has a scheme, else as a path relative to `base`.
+    pub fn parse(s: &str, base: &Path, key: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(Error::Config(format!("`{key}` is empty")));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            if scheme.len() > 1 {
+                let mut url = Url::parse(s).map_err(|e| Error::Config(format!("`{key}`: `{s}` is not a valid URL: {e}")))?;
+                if !url.path().ends_with('/') {
+                    let p = format!("{}/", url.path());
+                    url.set_path(&p);
+                }
+                return match url.scheme() {
+                    "file" | "s3" | "gs" | "az" | "abfs" | "abfss" | "memory" => Ok(Location(url)),
+                    other => Err(Error::Config(format!(
+                        "`{key}`: unsupported scheme `{other}://`; use a path, file://, s3://, gs:// or az://"
+                    ))),
+                };
+            }
+        }
+        let p = if Path::new(s).is_absolute() { PathBuf::from(s) } else { base.join(s) };
+        let p = normalize(&p);
+        let url = Url::from_directory_path(&p)
+            .map_err(|_| Error::Config(format!("`{key}`: `{}` is not a usable path", p.display())))?;
+        Ok(Location(url))
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.0.scheme() == "file"
+    }
+
+    /// The local folder, for a `file://` location.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        if self.is_local() { self.0.to_file_path().ok() } else { None }
+    }
+
+    /// A child location (file or folder) under this folder.
+    pub fn join(&self, rel: &str) -> Location {
+        Location(self.0.join(rel).expect("joining a relative path to a folder URL"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.local_path() {
+            Some(p) => write!(f, "{}", p.display()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// Removes `.` and `..` segments without touching the disk (the folder may not exist yet).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// One table of the export: where it is and how its columns are named.
+#[derive(Debug, Clone)]
+pub struct TableSource {
+    pub name: &'static str,
+    pub location: Location,
+    /// Contract column → export column, for every column (identity when unmapped).
+    pub columns: BTreeMap<&'static str, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    pub red_below: f64,
+    pub yellow_below: f64,
+}
+
+impl Tiers {
+    pub fn tier(&self, score: f64) -> &'static str {
+        if score < self.red_below {
+            "red"
+        } else if score < self.yellow_below {
+            "yellow"
+        } else {
+            "green"
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Training {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub horizons: Vec<u32>,
+    pub expansion_horizon: u32,
+    pub validation_months: u32,
+    pub test_months: u32,
+    pub min_churn_examples: usize,
+    pub churn_grace_days: u32,
+    pub expansion_share: f64,
+    pub seed: u64,
+    pub num_threads: usize,
+    pub promotion_tolerance: f64,
+    /// Extra LightGBM parameters, overriding the defaults.
+    pub lightgbm: BTreeMap<String, String>,
+}
+
+/// The resolved config: everything the job needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file's folder; relative paths were resolved against it.
+    pub base_dir: PathBuf,
+    pub warehouse: Location,
+    pub export_date: Option<NaiveDate>,
+    pub tables: Vec<TableSource>,
+    pub output: Location,
+    pub stale_lock_hours: f64,
+    pub storage: BTreeMap<String, String>,
+    pub models_dir: Location,
+    pub model_name: String,
+    pub sql_dir: PathBuf,
+    pub feature_version: String,
+    pub training: Training,
+    pub tiers: Tiers,
+    pub risk_reasons: usize,
+    pub positive_reasons: usize,
+    pub rule_weights: BTreeMap<String, f64>,
+    pub max_score_age_days: i64,
+    pub max_tier_change_share: f64,
+    pub destinations: Vec<raw::RawDestination>,
+}
+
+/// Rules signal groups a feature may belong to; `rules.weights` names them.
+pub const RULE_GROUPS: &[&str] = &["usage", "adoption", "support", "payment", "engagement"];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", path.display())))?;
+        let base = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_yaml(&text, &base).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    pub fn from_yaml(text: &str, base: &Path) -> Result<Config> {
+        let raw: raw::RawConfig = serde_yaml::from_str(text).map_err(|e| Error::Config(yaml_message(&e)))?;
+        resolve(raw, base)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableSource> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Where a table is written under the output location.
+    pub fn output_table(&self, table: &str) -> Location {
+        self.output.join(&format!("{table}/"))
+    }
+}
+
+/// serde_yaml says "unknown field `x`, expected one of …" with a location;
+/// keep that, and drop its internal type names.
+fn yaml_message(e: &serde_yaml::Error) -> String {
+    let msg = e.to_string();
+    match e.location() {
+        Some(loc) if !msg.contains("line") => format!("{msg} (line {}, column {})", loc.line(), loc.column()),
+        _ => msg,
+    }
+}
+
+fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
+    let warehouse = Location::parse(&raw.warehouse.base_uri, base, "warehouse.base_uri")?;
+    for (k, _) in raw.storage.iter() {
+        let lk = k.to_ascii_lowercase();
+        if ["secret", "password", "token", "access_key", "sas"].iter().any(|s| lk.contains(s)) {
+            return Err(Error::Config(format!(
+                "`storage.{k}` looks like a credential; set it in the environment instead (e.g. AWS_SECRET_ACCESS_KEY), never in the file"
+            )));
+        }
+    }
+
+    let mut tables = Vec::new();
+    for (name, _) in raw.warehouse.tables.iter() {
+        if contract::table(name).is_none() {
+            return Err(Error::Config(format!(
+                "`warehouse.tables.{name}`: unknown table; the contract's tables are {}",
+                contract::table_names().join(", ")
+            )));
+        }
+    }
+    for spec in contract::TABLES {
+        let rt = raw.warehouse.tables.get(spec.name);
+        let mut columns = BTreeMap::new();
+        if let Some(rt) = rt {
+            for (c, _) in rt.columns.iter() {
+                if spec.column(c).is_none() {
+                    let names: Vec<_> = spec.columns.iter().map(|c| c.name).collect();
+                    return Err(Error::Config(format!(
+                        "`warehouse.tables.{}.columns.{c}`: `{}` has no column `{c}`; its columns are {}",
+                        spec.name,
+                        spec.name,
+                        names.join(", ")
+                    )));
+                }
+            }
+        }
+        for c in spec.columns {
+            let mapped = rt.and_then(|t| t.columns.get(c.name)).cloned().unwrap_or_else(|| c.name.to_string());
+            columns.insert(c.name, mapped);
+        }
+        let path = rt.and_then(|t| t.path.clone()).unwrap_or_else(|| spec.name.to_string());
+        let location = if path.contains("://") {
+            Location::parse(&path, base, &format!("warehouse.tables.{}.path", spec.name))?
+        } else {
+            Location(warehouse.0.join(path.trim_start_matches("./")).map_err(|e| {
+                Error::Config(format!("`warehouse.tables.{}.path`: `{path}`: {e}", spec.name))
+            })?)
+        };
+        tables.push(TableSource { name: spec.name, location, columns });
+    }
+
+    let output = Location::parse(&raw.output.uri, base, "output.uri")?;
+    let stale_lock_hours = raw.output.stale_lock_hours.unwrap_or(6.0);
+    positive("output.stale_lock_hours", stale_lock_hours)?;
+
+    let models_dir = Location::parse(raw.models.dir.as_deref().unwrap_or("models"), base, "models.dir")?;
+    let model_name = raw.models.name.unwrap_or_else(|| "churn".to_string());
+    check_name("models.name", &model_name)?;
+
+    let sql_dir = {
+        let s = raw.features.sql_dir.unwrap_or_else(|| "sql".to_string());
+        let p = Path::new(&s);
+        normalize(&if p.is_absolute() { p.to_path_buf() } else { base.join(p) })
+    };
+    let feature_version = raw.features.version.unwrap_or_else(|| "v1".to_string());
+    check_name("features.version", &feature_version)?;
+
+    let t = raw.training;
+    let horizons = t.horizons.unwrap_or_else(|| vec![30, 60, 90]);
+    if horizons.is_empty() || horizons.iter().any(|h| *h == 0 || h % 30 != 0 || *h > 360) {
+        return Err(Error::Config(format!(
+            "`training.horizons`: {horizons:?}; give multiples of 30 days up to 360 (churn is modelled per 30-day interval)"
+        )));
+    }
+    let mut sorted = horizons.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let expansion_horizon = t.expansion_horizon.unwrap_or(90);
+    if expansion_horizon == 0 || expansion_horizon > 360 {
+        return Err(Error::Config("`training.expansion_horizon` must be 1..=360 days".into()));
+    }
+    let expansion_share = t.expansion_share.unwrap_or(0.1);
+    if !(0.0..1.0).contains(&expansion_share) || expansion_share == 0.0 {
+        return Err(Error::Config(format!("`training.expansion_share`: {expansion_share}; give a share between 0 and 1, e.g. 0.1")));
+    }
+    let promotion_tolerance = t.promotion_tolerance.unwrap_or(0.0);
+    if !(0.0..=0.2).contains(&promotion_tolerance) {
+        return Err(Error::Config("`training.promotion_tolerance` must be between 0 and 0.2 (AUC points)".into()));
+    }
+    let num_threads = t.num_threads.unwrap_or(2);
+    if num_threads == 0 {
+        return Err(Error::Config("`training.num_threads` must be at least 1".into()));
+    }
+    let mut lightgbm = BTreeMap::new();
+    for (k, v) in t.lightgbm {
+        let v = match v {
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::String(s) => s,
+            other => {
+                return Err(Error::Config(format!("`training.lightgbm.{k}`: {other:?} is not a number, bool or string")));
+            }
+        };
+        if v.contains(char::is_whitespace) || v.contains('=') {
+            return Err(Error::Config(format!("`training.lightgbm.{k}`: `{v}` may not contain spaces or `=`")));
+        }
+        lightgbm.insert(k, v);
+    }
+    if let (Some(a), Some(b)) = (t.from, t.to) {
+        if a >= b {
+            return Err(Error::Config(format!("`training.from` ({a}) must be before `training.to` ({b})")));
+        }
+    }
+    let training = Training {
+        from: t.from,
+        to: t.to,
+        horizons: sorted,
+        expansion_horizon,
+        validation_months: t.validation_months.unwrap_or(3).max(1),
+        test_months: t.test_months.unwrap_or(3).max(1),
+        min_churn_examples: t.min_churn_examples.unwrap_or(40),
+        churn_grace_days: t.churn_grace_days.unwrap_or(30),
+        expansion_share,
+        seed: t.seed.unwrap_or(42),
+        num_threads,
+        promotion_tolerance,
+        lightgbm,
+    };
+
+    let tiers = match raw.scoring.tiers {
+        Some(t) => Tiers { red_below: t.red_below, yellow_below: t.yellow_below },
+        None => Tiers { red_below: 40.0, yellow_below: 70.0 },
+    };
+    if !(0.0 < tiers.red_below && tiers.red_below < tiers.yellow_below && tiers.yellow_below <= 100.0) {
+        return Err(Error::Config(format!(
+            "`scoring.tiers`: need 0 < red_below ({}) < yellow_below ({}) <= 100",
+            tiers.red_below, tiers.yellow_below
+        )));
+    }
+    let risk_reasons = raw.scoring.risk_reasons.unwrap_or(3);
+    let positive_reasons = raw.scoring.positive_reasons.unwrap_or(2);
+    if risk_reasons > 10 || positive_reasons > 10 {
+        return Err(Error::Config("`scoring.risk_reasons` and `scoring.positive_reasons` must be at most 10".into()));
+    }
+
+    let rule_weights = raw.rules.weights.unwrap_or_else(|| {
+        [("usage", 30.0), ("adoption", 20.0), ("support", 20.0), ("payment", 15.0), ("engagement", 15.0)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    });
+    for (k, w) in &rule_weights {
+        if !RULE_GROUPS.contains(&k.as_str()) {
+            return Err(Error::Config(format!(
+                "`rules.weights.{k}`: unknown signal group; use {}",
+                RULE_GROUPS.join(", ")
+            )));
+        }
+        if !w.is_finite() || *w < 0.0 {
+            return Err(Error::Config(format!("`rules.weights.{k}`: {w} must be a non-negative number")));
+        }
+    }
+    if rule_weights.values().sum::<f64>() <= 0.0 {
+        return Err(Error::Config("`rules.weights`: at least one weight must be above 0".into()));
+    }
+
+    let max_score_age_days = raw.sync.max_score_age_days.unwrap_or(3);
+    let max_tier_change_share = raw.sync.max_tier_change_share.unwrap_or(0.25);
+    if !(0.0..=1.0).contains(&max_tier_change_share) {
+        return Err(Error::Config("`sync.max_tier_change_share` must be between 0 and 1".into()));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for d in &raw.destinations {
+        check_name("destinations[].name", &d.name)?;
+        if !names.insert(d.name.clone()) {
+            return Err(Error::Config(format!("`destinations`: the name `{}` is used twice", d.name)));
+        }
+    }
+
+    Ok(Config {
+        base_dir: base.to_path_buf(),
+        warehouse,
+        export_date: raw.warehouse.export_date,
+        tables,
+        output,
+        stale_lock_hours,
+        storage: raw.storage,
+        models_dir,
+        model_name,
+        sql_dir,
+        feature_version,
+        training,
+        tiers,
+        risk_reasons,
+        positive_reasons,
+        rule_weights,
+        max_score_age_days,
+        max_tier_change_share,
+        destinations: raw.destinations,
+    })
+}
+
+fn positive(key: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::Config(format!("`{key}` must be above 0, not {v}"))) }
+}
+
+/// Names become folder names and partition values: keep them plain.
+pub fn check_name(key: &str, v: &str) -> Result<()> {
+    let ok = !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !v.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!("`{key}`: `{v}` must be 1–64 letters, digits, `-`, `_` or `.`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(yaml: &str) -> Result<Config> {
+        Config::from_yaml(yaml, Path::new("/etc/hs"))
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let c = cfg("warehouse: { base_uri: ../data }\noutput: { uri: out }\n").unwrap();
+        assert_eq!(c.warehouse.0.as_str(), "file:///etc/data/");
+        assert_eq!(c.output.0.as_str(), "file:///etc/hs/out/");
+        assert_eq!(c.table("usage").unwrap().location.0.as_str(), "file:///etc/data/usage");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = cfg("warehouse: { base_uri: d, bse: 1 }\noutput: { uri: o }\n").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("unknown field `bse`"), "{e}");
+    }
+
+    #[test]
+    fn column_mapping_must_name_a_contract_column() {
+        let e = cfg("warehouse: { base_uri: d, tables: { usage: { columns: { day: event_date } } } }\noutput: { uri: o }\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("warehouse.tables.usage.columns.day"), "{e}");
+    }
+
+    #[test]
+    fn credentials_in_the_file_are_refused() {
+        let e = cfg("warehouse: { base_uri: d }\noutput: { uri: o }\nstorage: { aws_secret_access_key: x }\n").unwrap_err();
+        assert!(e.to_string().contains("environment"), "{e}");
+    }
+
+    #[test]
+    fn object_store_urls_are_kept() {
+        let c = cfg("warehouse: { base_uri: 's3://bucket/exports' }\noutput: { uri: 's3://bucket/out/' }\n").unwrap();
+        assert_eq!(c.table("accounts").unwrap().location.0.as_str(), "s3://bucket/exports/accounts");
+        assert!(!c.output.is_local());
+    }
+
+    #[test]
+    fn bad_tiers_are_refused() {
+        let e = cfg("warehouse: { base_uri: d }\noutput: { uri: o }\nscoring: { tiers: { red_below: 80, yellow_below: 70 } }\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("scoring.tiers"), "{e}");
+    }
+}

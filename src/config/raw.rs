@@ -1,0 +1,201 @@
+//! The config file exactly as written: serde types, no validation.
+//!
+//! Every struct denies unknown keys so that a typo is an error naming the
+//! key, not a silently ignored setting. Defaults live in `resolve`, not here,
+//! so that this file reads as the list of what a user may write.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where the warehouse export is and how its tables are named.
+    pub warehouse: RawWarehouse,
+    /// Where results tables, run manifests and sync state are written.
+    pub output: RawOutput,
+    /// Object-store options (endpoint, region, allow_http, …) applied to every
+    /// `s3://`, `gs://` and `az://` location. Credentials come from the
+    /// environment (AWS_ACCESS_KEY_ID, …), never from this file.
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
+    #[serde(default)]
+    pub models: RawModels,
+    #[serde(default)]
+    pub features: RawFeatures,
+    #[serde(default)]
+    pub training: RawTraining,
+    #[serde(default)]
+    pub scoring: RawScoring,
+    #[serde(default)]
+    pub rules: RawRules,
+    #[serde(default)]
+    pub sync: RawSync,
+    #[serde(default)]
+    pub destinations: Vec<RawDestination>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarehouse {
+    /// Folder or URL holding one dataset per table.
+    pub base_uri: String,
+    /// The day the export was taken. Event dates after it are errors, and
+    /// training labels count as observed only up to it. Default: today.
+    pub export_date: Option<NaiveDate>,
+    /// Per-table location (relative to `base_uri`) and column names.
+    #[serde(default)]
+    pub tables: BTreeMap<String, RawTable>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTable {
+    /// A Parquet file or a folder of them, relative to `base_uri`.
+    pub path: Option<String>,
+    /// Contract column name → the export's column name.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub uri: String,
+    /// A lock older than this is reported as stale (with its owner and age).
+    pub stale_lock_hours: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawModels {
+    pub dir: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeatures {
+    /// Folder holding `features/<version>/` and `labels/<version>/`.
+    pub sql_dir: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraining {
+    /// First and last snapshot dates; default: as far back as the export
+    /// allows, up to the last date whose longest horizon is observed.
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Churn horizons in days, multiples of 30 (the hazard interval).
+    pub horizons: Option<Vec<u32>>,
+    pub expansion_horizon: Option<u32>,
+    /// Months of snapshots in the validation and the test windows.
+    pub validation_months: Option<u32>,
+    pub test_months: Option<u32>,
+    /// Below this many churn examples in the training window, scoring uses
+    /// the rules score (cold start).
+    pub min_churn_examples: Option<usize>,
+    /// Days after the last subscription ends within which a new one counts as
+    /// a renewal, when churn is derived from `subscriptions`.
+    pub churn_grace_days: Option<u32>,
+    /// Share by which MRR must rise (fall) to count as expansion (contraction).
+    pub expansion_share: Option<f64>,
+    pub seed: Option<u64>,
+    pub num_threads: Option<usize>,
+    /// A new model must reach the current one's test AUC minus this to replace it.
+    pub promotion_tolerance: Option<f64>,
+    #[serde(default)]
+    pub lightgbm: BTreeMap<String, serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawScoring {
+    pub tiers: Option<RawTiers>,
+    pub risk_reasons: Option<usize>,
+    pub positive_reasons: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTiers {
+    pub red_below: f64,
+    pub yellow_below: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRules {
+    pub weights: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    /// Refuse to send scores older than this many days.
+    pub max_score_age_days: Option<i64>,
+    /// Refuse (unless `--force`) when more than this share of records would
+    /// change tier at once.
+    pub max_tier_change_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    pub name: String,
+    pub kind: String,
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the access token.
+    pub token_env: Option<String>,
+    /// HubSpot: `v3` (path `/crm/v3/objects/…`) or a dated version such as
+    /// `2026-03` (path `/crm/objects/2026-03/…`). Salesforce: `v61.0`.
+    pub api_version: Option<String>,
+    pub object_type: Option<String>,
+    #[serde(rename = "match")]
+    pub match_: RawMatch,
+    /// Result column → CRM property.
+    pub fields: BTreeMap<String, String>,
+    pub batch_size: Option<usize>,
+    pub rate_limit: Option<RawRateLimit>,
+    pub concurrency: Option<usize>,
+    pub timeout_seconds: Option<f64>,
+    pub max_retries: Option<u32>,
+    /// Create CRM records that don't exist (upsert). Off by default.
+    pub create_missing: Option<bool>,
+    /// Salesforce: use Bulk API 2.0 above this many changed records.
+    pub bulk_threshold: Option<usize>,
+    /// Salesforce OAuth client-credentials flow (instead of `token_env`).
+    pub oauth: Option<RawOAuth>,
+    /// HubSpot property group created by `--setup`.
+    pub property_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    /// `record_id` or `unique_property` (Salesforce: `external_id`).
+    pub by: String,
+    /// Result column holding the id or the unique value.
+    pub column: String,
+    /// The CRM property matched on, for `unique_property` / `external_id`.
+    pub property: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub requests: u32,
+    pub per_seconds: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth {
+    pub token_url: String,
+    pub client_id_env: String,
+    pub client_secret_env: String,
+}

@@ -1,0 +1,378 @@
+//! DataFusion over the warehouse export: one `SessionContext` per run, object
+//! stores registered per bucket, and every contract table registered under its
+//! contract name with its columns renamed and cast to one type per kind.
+//!
+//! Loading is two passes. `inspect` lists each table's files and reads every
+//! footer, so a broken file or a wrong column type is reported with the file's
+//! name before any query runs. Then each table is registered as
+//! `src_<table>` (a ListingTable over exactly those files) under a typed view
+//! `<table>`. An optional table that is absent is registered empty, so the
+//! feature SQL still plans; the features that need it are dropped.
+
+pub mod contract;
+pub mod store;
+pub mod validate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::NaiveDate;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{Expr, cast, lit};
+use datafusion::prelude::ident;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+use object_store::path::Path as ObjPath;
+use object_store::ObjectStoreExt;
+use parquet::file::metadata::ParquetMetaDataReader;
+
+use crate::config::{Config, TableSource};
+use crate::error::{Context, Error, Result};
+use contract::Kind;
+use store::{Blob, Stores};
+
+/// One input file, as listed.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub blob: Blob,
+    pub size: u64,
+    /// Path relative to the warehouse base, for messages.
+    pub display: String,
+}
+
+/// What `inspect` found for one contract table.
+#[derive(Debug, Clone)]
+pub struct InputTable {
+    pub spec: &'static contract::Table,
+    pub source: TableSource,
+    pub files: Vec<InputFile>,
+    /// The table schema (from the first file; every file was checked against the contract).
+    pub schema: Option<SchemaRef>,
+}
+
+impl InputTable {
+    pub fn present(&self) -> bool {
+        !self.files.is_empty()
+    }
+}
+
+pub struct Engine {
+    pub ctx: SessionContext,
+    pub stores: Stores,
+    pub cfg: Config,
+    pub tables: BTreeMap<&'static str, InputTable>,
+    pub warnings: Vec<String>,
+    pub export_date: NaiveDate,
+}
+
+/// The Arrow type a contract kind is registered as.
+pub fn kind_type(k: Kind) -> DataType {
+    match k {
+        Kind::Str => DataType::Utf8View,
+        Kind::Num => DataType::Float64,
+        Kind::Bool => DataType::Boolean,
+        Kind::Date => DataType::Date32,
+        Kind::Time => DataType::Timestamp(TimeUnit::Microsecond, None),
+    }
+}
+
+/// Whether the export's type can stand for a kind.
+fn accepts(k: Kind, t: &DataType) -> bool {
+    use DataType::*;
+    let int = matches!(t, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64);
+    match k {
+        Kind::Str => matches!(t, Utf8 | LargeUtf8 | Utf8View) || int,
+        Kind::Num => int || matches!(t, Float16 | Float32 | Float64 | Decimal128(..) | Decimal256(..)),
+        Kind::Bool => matches!(t, Boolean),
+        Kind::Date | Kind::Time => matches!(t, Date32 | Date64 | Timestamp(..)),
+    }
+}
+
+fn view_types(schema: &Schema) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new(fields)
+}
+
+pub fn session(threads: usize) -> SessionContext {
+    let mut config = SessionConfig::new().with_target_partitions(threads.max(1)).with_information_schema(false);
+    // Joins and aggregates over a few hundred thousand snapshot rows do better
+    // when hash-partitioned than collected to one side.
+    config.options_mut().optimizer.prefer_hash_join = true;
+    config.options_mut().execution.parquet.pushdown_filters = false;
+    let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    SessionContext::new_with_state(state)
+}
+
+impl Engine {
+    /// Opens the export: lists and checks every table's files and registers
+    /// them. Problems with files or columns come back as one `Error::Input`.
+    pub async fn open(cfg: &Config) -> Result<Engine> {
+        let stores = Stores::new(cfg.storage.clone());
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let ctx = session(threads);
+        let export_date = cfg.export_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let mut engine = Engine { ctx, stores, cfg: cfg.clone(), tables: BTreeMap::new(), warnings: vec![], export_date };
+        let mut problems = Vec::new();
+        for src in &cfg.tables {
+            let spec = contract::table(src.name).expect("config tables come from the contract");
+            let t = engine.inspect(spec, src, &mut problems).await?;
+            engine.tables.insert(spec.name, t);
+        }
+        if !problems.is_empty() {
+            return Err(Error::Input(problems));
+        }
+        for (root, store) in engine.stores.all() {
+            let url = url::Url::parse(&root).map_err(|e| Error::other("store url", e))?;
+            engine.ctx.register_object_store(&url, store);
+        }
+        let names: Vec<&'static str> = engine.tables.keys().copied().collect();
+        for name in names {
+            engine.register(name).await?;
+        }
+        Ok(engine)
+    }
+
+    pub fn present(&self, table: &str) -> bool {
+        self.tables.get(table).is_some_and(|t| t.present())
+    }
+
+    pub fn present_tables(&self) -> BTreeSet<&'static str> {
+        self.tables.values().filter(|t| t.present()).map(|t| t.spec.name).collect()
+    }
+
+    async fn list_files(&self, src: &TableSource) -> Result<Vec<InputFile>> {
+        let base = self.stores.blob(&self.cfg.warehouse)?;
+        let display = |p: &ObjPath| {
+            let s = p.as_ref();
+            let b = base.path.as_ref();
+            s.strip_prefix(b).map(|r| r.trim_start_matches('/').to_string()).unwrap_or_else(|| s.to_string())
+        };
+        let loc = &src.location;
+        let as_str = loc.0.path().trim_end_matches('/').to_string();
+        let folder = self.stores.blob(&crate::config::Location({
+            let mut u = loc.0.clone();
+            u.set_path(&format!("{as_str}/"));
+            u
+        }))?;
+        let hidden = |p: &ObjPath, root: &ObjPath| {
+            let rel = p.as_ref().strip_prefix(root.as_ref()).unwrap_or(p.as_ref());
+            rel.split('/').any(|seg| seg.starts_with('_') || seg.starts_with('.'))
+        };
+        let mut files: Vec<InputFile> = Vec::new();
+        if !as_str.ends_with(".parquet") {
+            for (p, size) in folder.list().await? {
+                if p.as_ref().ends_with(".parquet") && !hidden(&p, &folder.path) {
+                    files.push(InputFile { display: display(&p), blob: folder.at(&p), size });
+                }
+            }
+        }
+        if files.is_empty() {
+            // `accounts` may also be the single file `accounts.parquet`.
+            let single = if as_str.ends_with(".parquet") { as_str.clone() } else { format!("{as_str}.parquet") };
+            let mut u = loc.0.clone();
+            u.set_path(&single);
+            let blob = self.stores.blob(&crate::config::Location(u))?;
+            if let Ok(meta) = object_store::ObjectStoreExt::head(blob.store.as_ref(), &blob.path).await {
+                files.push(InputFile { display: display(&blob.path), blob, size: meta.size });
+            }
+        }
+        Ok(files)
+    }
+
+    async fn inspect(&self, spec: &'static contract::Table, src: &TableSource, problems: &mut Vec<String>) -> Result<InputTable> {
+        let files = self.list_files(src).await?;
+        let mut t = InputTable { spec, source: src.clone(), files: vec![], schema: None };
+        if files.is_empty() {
+            if spec.required {
+                problems.push(format!(
+                    "`{}`: required table not found at `{}` (a Parquet file `{}.parquet` or a folder of Parquet files)",
+                    spec.name, src.location, spec.name
+                ));
+            }
+            return Ok(t);
+        }
+        let footers = futures::stream::iter(files.iter().cloned().map(|f| async move {
+            let r = read_schema(&f).await;
+            (f, r)
+        }))
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await;
+        let mut first: Option<SchemaRef> = None;
+        let before = problems.len();
+        for (f, schema) in footers {
+            let schema = match schema {
+                Ok(s) => s,
+                Err(e) => {
+                    problems.push(format!("`{}` file `{}`: not readable as Parquet: {e}", spec.name, f.display));
+                    continue;
+                }
+            };
+            for c in spec.columns {
+                let name = &src.columns[c.name];
+                let shown = if name == c.name { format!("`{name}`") } else { format!("`{name}` (mapped to `{}`)", c.name) };
+                match schema.field_with_name(name) {
+                    Err(_) if c.required => problems.push(format!(
+                        "`{}` file `{}`: missing required column {shown}{}",
+                        spec.name,
+                        f.display,
+                        suggest(name, schema.fields().iter().map(|f| f.name().as_str()))
+                    )),
+                    Err(_) => {}
+                    Ok(field) if !accepts(c.kind, field.data_type()) => problems.push(format!(
+                        "`{}` file `{}`: column {shown} is {}, expected {}",
+                        spec.name,
+                        f.display,
+                        field.data_type(),
+                        c.kind.describe()
+                    )),
+                    Ok(_) => {}
+                }
+            }
+            if first.is_none() {
+                first = Some(schema);
+            }
+            t.files.push(f);
+        }
+        if problems.len() == before {
+            t.schema = first.map(|s| Arc::new(view_types(&s)));
+        }
+        Ok(t)
+    }
+
+    /// The typed projection from the export's columns to the contract's.
+    fn contract_exprs(spec: &contract::Table, src: &TableSource, schema: &Schema) -> Vec<Expr> {
+        spec.columns
+            .iter()
+            .map(|c| {
+                let name = &src.columns[c.name];
+                let target = kind_type(c.kind);
+                let e = if schema.field_with_name(name).is_ok() {
+                    cast(ident(name), target.clone())
+                } else if spec.name == "usage" && c.name == "events" {
+                    // a raw event table: each row is one event
+                    lit(1.0f64)
+                } else {
+                    lit(ScalarValue::try_from(&target).unwrap_or(ScalarValue::Null))
+                };
+                e.alias(c.name)
+            })
+            .collect()
+    }
+
+    /// Registers `files` of `table` as a ListingTable named `src` and returns
+    /// the typed contract view over it as a DataFrame.
+    pub async fn typed_frame(&self, table: &str, files: &[InputFile], src_name: &str) -> Result<DataFrame> {
+        let t = &self.tables[table];
+        let schema = t.schema.clone().expect("present tables have a schema");
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(f.blob.location.as_str()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context(format!("`{table}`: bad file location"))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let lt = ListingTable::try_new(ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone()))
+            .context(format!("`{table}`: cannot register"))?;
+        let _ = self.ctx.deregister_table(src_name);
+        self.ctx.register_table(src_name, Arc::new(lt)).context(format!("`{table}`: cannot register"))?;
+        let df = self.ctx.table(src_name).await.context(format!("`{table}`: cannot read"))?;
+        df.select(Self::contract_exprs(t.spec, &t.source, &schema)).context(format!("`{table}`: cannot map its columns"))
+    }
+
+    async fn register(&mut self, table: &'static str) -> Result<()> {
+        let t = self.tables[table].clone();
+        if t.present() {
+            let df = self.typed_frame(table, &t.files, &format!("src_{table}")).await?;
+            self.ctx.register_table(table, df.into_view()).context(format!("`{table}`: cannot register"))?;
+        } else {
+            let schema = Arc::new(Schema::new(
+                t.spec.columns.iter().map(|c| Field::new(c.name, kind_type(c.kind), true)).collect::<Vec<_>>(),
+            ));
+            let mem = MemTable::try_new(schema, vec![vec![]]).context("empty table")?;
+            self.ctx.register_table(table, Arc::new(mem)).context(format!("`{table}`: cannot register"))?;
+            if !t.spec.required {
+                self.warnings.push(format!(
+                    "`{table}` ({}) not found at `{}`: the features that read it are dropped; the run continues",
+                    t.spec.about, t.source.location
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a query and collects its batches.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let df = self.ctx.sql(sql).await.map_err(|e| Error::other("planning a query", e))?;
+        df.collect().await.map_err(|e| Error::other("running a query", e))
+    }
+
+    /// Registers a small in-memory table, replacing one of the same name.
+    pub fn register_batches(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+        let mem = MemTable::try_new(schema, vec![batches]).context(format!("cannot build `{name}`"))?;
+        let _ = self.ctx.deregister_table(name);
+        self.ctx.register_table(name, Arc::new(mem)).context(format!("cannot register `{name}`"))?;
+        Ok(())
+    }
+}
+
+/// Reads a Parquet file's footer and returns its Arrow schema.
+async fn read_schema(f: &InputFile) -> std::result::Result<SchemaRef, String> {
+    if f.size < 12 {
+        return Err(format!("{} bytes is too small for a Parquet file", f.size));
+    }
+    let store = &f.blob.store;
+    let tail = store.get_range(&f.blob.path, f.size - 8..f.size).await.map_err(|e| e.to_string())?;
+    if &tail[4..8] != b"PAR1" {
+        return Err("no Parquet footer (the file does not end in `PAR1`)".into());
+    }
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    if len + 8 > f.size {
+        return Err("the footer length is corrupt".into());
+    }
+    let meta = store.get_range(&f.blob.path, f.size - 8 - len..f.size - 8).await.map_err(|e| e.to_string())?;
+    let md = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| e.to_string())?;
+    let fm = md.file_metadata();
+    let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata()).map_err(|e| e.to_string())?;
+    Ok(Arc::new(schema))
+}
+
+/// " (did you mean `x`?)" when a column with a close name exists.
+pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    let lower = name.to_ascii_lowercase();
+    let best = candidates
+        .map(|c| (strsim(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`? map it under `warehouse.tables.<table>.columns`)"),
+        None => String::new(),
+    }
+}
+
+/// Edit distance, for "did you mean".
+fn strsim(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

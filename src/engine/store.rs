@@ -1,0 +1,186 @@
+//! Object stores: one per bucket (or the local disk), built once and shared by
+//! reads, writes and DataFusion.
+//!
+//! Credentials come from the environment the way each SDK reads them
+//! (`AWS_ACCESS_KEY_ID`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_KEY`…);
+//! the config's `storage:` map adds non-secret options such as an endpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use url::Url;
+
+use crate::config::Location;
+use crate::error::{Context, Error, Result};
+
+#[derive(Clone, Default)]
+pub struct Stores {
+    options: BTreeMap<String, String>,
+    cache: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
+}
+
+/// A file or folder in some store.
+#[derive(Clone)]
+pub struct Blob {
+    pub store: Arc<dyn ObjectStore>,
+    pub path: ObjPath,
+    pub location: Location,
+}
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blob({})", self.location)
+    }
+}
+
+/// `scheme://host` — the key under which a store is registered with DataFusion.
+pub fn store_root(url: &Url) -> String {
+    match url.scheme() {
+        "file" => "file://".to_string(),
+        s => format!("{s}://{}", url.host_str().unwrap_or("")),
+    }
+}
+
+impl Stores {
+    pub fn new(options: BTreeMap<String, String>) -> Self {
+        Stores { options, cache: Default::default() }
+    }
+
+    /// The store behind `url`, built on first use.
+    pub fn store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        let root = store_root(url);
+        let mut cache = self.cache.lock().unwrap();
+        if let Some(s) = cache.get(&root) {
+            return Ok(s.clone());
+        }
+        let opts = self.options.iter();
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "file" => Arc::new(object_store::local::LocalFileSystem::new()),
+            "memory" => Arc::new(object_store::memory::InMemory::new()),
+            "s3" => {
+                let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+                for (k, v) in opts {
+                    let key = k.parse().map_err(|_| Error::Config(format!("`storage.{k}`: not an S3 option")))?;
+                    b = b.with_config(key, v.clone());
+                }
+                Arc::new(b.build().context(format!("cannot open `{root}`"))?)
+            }
+            "gs" => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+                for (k, v) in opts {
+                    let key = k.parse().map_err(|_| Error::Config(format!("`storage.{k}`: not a GCS option")))?;
+                    b = b.with_config(key, v.clone());
+                }
+                Arc::new(b.build().context(format!("cannot open `{root}`"))?)
+            }
+            "az" | "abfs" | "abfss" => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+                for (k, v) in opts {
+                    let key = k.parse().map_err(|_| Error::Config(format!("`storage.{k}`: not an Azure option")))?;
+                    b = b.with_config(key, v.clone());
+                }
+                Arc::new(b.build().context(format!("cannot open `{root}`"))?)
+            }
+            other => return Err(Error::Config(format!("unsupported location scheme `{other}://`"))),
+        };
+        cache.insert(root, store.clone());
+        Ok(store)
+    }
+
+    pub fn blob(&self, loc: &Location) -> Result<Blob> {
+        let store = self.store(&loc.0)?;
+        let path = match loc.local_path() {
+            Some(p) => ObjPath::from_absolute_path(&p).context(format!("bad path `{}`", p.display()))?,
+            None => ObjPath::from_url_path(loc.0.path()).context(format!("bad path `{}`", loc.0))?,
+        };
+        Ok(Blob { store, path, location: loc.clone() })
+    }
+
+    /// Every store built so far, for registering with DataFusion.
+    pub fn all(&self) -> Vec<(String, Arc<dyn ObjectStore>)> {
+        self.cache.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+impl Blob {
+    pub fn child(&self, rel: &str) -> Blob {
+        let location = self.location.join(rel);
+        let mut path = self.path.clone();
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
+            path = path.clone().join(part);
+        }
+        Blob { store: self.store.clone(), path, location }
+    }
+
+    pub async fn put(&self, bytes: Bytes) -> Result<()> {
+        self.store.put(&self.path, PutPayload::from_bytes(bytes)).await.context(format!("cannot write `{}`", self.location))?;
+        Ok(())
+    }
+
+    /// Writes only if nothing is there yet; `Ok(false)` when something was.
+    pub async fn put_if_absent(&self, bytes: Bytes) -> Result<bool> {
+        match self.store.put_opts(&self.path, PutPayload::from_bytes(bytes), PutMode::Create.into()).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(Error::other(format!("cannot write `{}`", self.location), e)),
+        }
+    }
+
+    /// The object's bytes, or `None` when it does not exist.
+    pub async fn get(&self) -> Result<Option<Bytes>> {
+        match self.store.get(&self.path).await {
+            Ok(r) => Ok(Some(r.bytes().await.context(format!("cannot read `{}`", self.location))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::other(format!("cannot read `{}`", self.location), e)),
+        }
+    }
+
+    pub async fn exists(&self) -> Result<bool> {
+        match self.store.head(&self.path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::other(format!("cannot read `{}`", self.location), e)),
+        }
+    }
+
+    pub async fn delete(&self) -> Result<()> {
+        match self.store.delete(&self.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::other(format!("cannot delete `{}`", self.location), e)),
+        }
+    }
+
+    /// Moves this object over `to`, replacing it. On a local disk this is one
+    /// `rename(2)`; on an object store a copy (itself atomic for the target)
+    /// followed by deleting the source.
+    pub async fn rename_over(&self, to: &Blob) -> Result<()> {
+        self.store.rename(&self.path, &to.path).await.context(format!("cannot publish `{}`", to.location))
+    }
+
+    /// Every object under this folder, sorted by path, with sizes.
+    pub async fn list(&self) -> Result<Vec<(ObjPath, u64)>> {
+        let prefix = if self.path.as_ref().is_empty() { None } else { Some(&self.path) };
+        let mut out: Vec<(ObjPath, u64)> = self
+            .store
+            .list(prefix)
+            .map_ok(|m| (m.location, m.size))
+            .try_collect()
+            .await
+            .context(format!("cannot list `{}`", self.location))?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// The blob for an object path listed under this store.
+    pub fn at(&self, path: &ObjPath) -> Blob {
+        let mut url = self.location.0.clone();
+        let base = store_root(&url);
+        let s = if base == "file://" { format!("file:///{path}") } else { format!("{base}/{path}") };
+        url = Url::parse(&s).unwrap_or(url);
+        Blob { store: self.store.clone(), path: path.clone(), location: Location(url) }
+    }
+}

@@ -1,0 +1,292 @@
+//! Feature sets: versioned folders of SQL views run over a `snapshots`
+//! relation, so the same SQL builds training rows (many `as_of` dates in one
+//! plan) and scoring rows (one `as_of`).
+//!
+//! A set is `sql/features/<version>/`: one view per `.sql` file, named after
+//! the file, and `features.yaml`. Views run in the order their table
+//! references give (found with DataFusion's SQL parser), not file names. The
+//! set's hash covers every file; a model records it and scoring refuses a
+//! model built on another hash.
+//!
+//! Views are registered lazily (DataFusion inlines them), except that a view
+//! read by two or more others is computed once and kept in memory — unless it
+//! reads `usage`, the one table too large to hold, which the SQL reads once.
+//!
+//! Inputs the SQL sees besides the contract tables: `snapshot_dates(as_of)`
+//! (the dates asked for) and `run_params(export_date)`.
+
+pub mod spec;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Date32Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::visit_relations;
+use sha2::{Digest, Sha256};
+
+use crate::engine::Engine;
+use crate::error::{Context, Error, Result};
+pub use spec::{Direction, Feature, Spec, Unit};
+
+#[derive(Debug, Clone)]
+pub struct View {
+    pub name: String,
+    pub sql: String,
+    /// Relations the SQL reads (views of the set and input tables).
+    pub refs: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeatureSet {
+    pub version: String,
+    pub dir: PathBuf,
+    pub views: Vec<View>,
+    pub spec: Spec,
+    pub hash: String,
+}
+
+/// Relations provided to the SQL rather than defined by it.
+pub const PROVIDED: &[&str] = &["snapshot_dates", "run_params"];
+
+impl FeatureSet {
+    /// Loads `sql_dir/features/<version>/`.
+    pub fn load(sql_dir: &Path, version: &str) -> Result<FeatureSet> {
+        Self::load_dir(&sql_dir.join("features").join(version), version)
+    }
+
+    pub fn load_dir(dir: &Path, version: &str) -> Result<FeatureSet> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            Error::Config(format!("feature set `{version}`: cannot read `{}`: {e} (check `features.sql_dir` and `features.version`)", dir.display()))
+        })?;
+        let mut files: Vec<(String, String)> = Vec::new();
+        for entry in entries {
+            let entry = entry.context("listing a feature set")?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') || !entry.path().is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).context(format!("reading `{}`", entry.path().display()))?;
+            files.push((name, text));
+        }
+        files.sort();
+        let hash = hash_files(&files);
+        let spec_text = files
+            .iter()
+            .find(|(n, _)| n == "features.yaml")
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| Error::Config(format!("feature set `{version}`: `{}` has no features.yaml", dir.display())))?;
+        let spec = Spec::parse(&spec_text, &format!("{version}/features.yaml"))?;
+        let mut views = Vec::new();
+        for (name, sql) in files.iter().filter(|(n, _)| n.ends_with(".sql")) {
+            let view = name.trim_end_matches(".sql").to_string();
+            let refs = references(sql).map_err(|e| Error::Config(format!("`{version}/{name}`: {e}")))?;
+            views.push(View { name: view, sql: sql.clone(), refs });
+        }
+        let views = order(views).map_err(|e| Error::Config(format!("feature set `{version}`: {e}")))?;
+        if !views.iter().any(|v| v.name == spec.output) {
+            return Err(Error::Config(format!("feature set `{version}`: the output view `{}.sql` is missing", spec.output)));
+        }
+        Ok(FeatureSet { version: version.to_string(), dir: dir.to_path_buf(), views, spec, hash })
+    }
+
+    pub fn short_hash(&self) -> &str {
+        &self.hash[..12]
+    }
+
+    /// Features whose required tables are all present, in `features.yaml` order.
+    pub fn available(&self, present: &BTreeSet<&'static str>) -> Vec<&Feature> {
+        self.spec.features.iter().filter(|f| f.requires.iter().all(|r| present.contains(r.as_str()))).collect()
+    }
+
+    /// Registers every view (computing the shared small ones once) for `dates`,
+    /// and returns the output view's rows sorted by (as_of, account_id).
+    pub async fn build(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<Vec<RecordBatch>> {
+        self.register(engine, dates).await?;
+        let features = self.available(&engine.present_tables());
+        let cols: Vec<String> = std::iter::once("account_id".to_string())
+            .chain(std::iter::once("as_of".to_string()))
+            .chain(features.iter().map(|f| format!("\"{}\"", f.name)))
+            .collect();
+        let sql = format!("SELECT {} FROM {} ORDER BY as_of, account_id", cols.join(", "), self.spec.output);
+        let out = engine.query(&sql).await.map_err(|e| match e {
+            Error::Other { context, source } => Error::Other {
+                context: format!("feature set `{}`, view `{}`: {context}", self.version, self.spec.output),
+                source,
+            },
+            e => e,
+        })?;
+        Ok(out)
+    }
+
+    /// Registers `snapshot_dates`, `run_params` and the views for `dates`.
+    pub async fn register(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
+        register_dates(engine, dates)?;
+        let mut readers: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in &self.views {
+            for r in &v.refs {
+                *readers.entry(r.as_str()).or_default() += 1;
+            }
+        }
+        let mut reads_usage: BTreeSet<String> = BTreeSet::new();
+        for v in &self.views {
+            let _ = engine.ctx.deregister_table(v.name.as_str());
+            let plan = engine.ctx.sql(&v.sql).await.map_err(|e| {
+                Error::Config(format!("feature set `{}`, view `{}` ({}.sql): {e}", self.version, v.name, v.name))
+            })?;
+            let big = v.refs.iter().any(|r| r == "usage" || reads_usage.contains(r));
+            if big {
+                reads_usage.insert(v.name.clone());
+            }
+            if readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big {
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                let batches = plan.collect().await.map_err(|e| {
+                    Error::other(format!("feature set `{}`, view `{}`", self.version, v.name), e)
+                })?;
+                engine.register_batches(&v.name, schema, batches)?;
+            } else {
+                engine
+                    .ctx
+                    .register_table(v.name.as_str(), plan.into_view())
+                    .map_err(|e| Error::other(format!("registering view `{}`", v.name), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the output view's columns against `features.yaml` (plans only).
+    pub async fn check_columns(&self, engine: &Engine) -> Result<()> {
+        let df = engine.ctx.table(self.spec.output.as_str()).await.context("reading the output view")?;
+        let cols: BTreeSet<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        for f in &self.spec.features {
+            if !cols.contains(&f.name) {
+                return Err(Error::Config(format!(
+                    "feature set `{}`: `{}` lists `{}`, which the view `{}` does not produce",
+                    self.version, "features.yaml", f.name, self.spec.output
+                )));
+            }
+        }
+        for c in &cols {
+            if c != "account_id" && c != "as_of" && self.spec.get(c).is_none() {
+                return Err(Error::Config(format!(
+                    "feature set `{}`: the view `{}` produces `{c}`, which features.yaml does not describe",
+                    self.version, self.spec.output
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn register_dates(engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
+    let days: Vec<i32> = dates.iter().map(|d| crate::generate::sim::day(*d)).collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("as_of", DataType::Date32, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Date32Array::from(days))]).context("snapshot dates")?;
+    engine.register_batches("snapshot_dates", schema, vec![batch])?;
+    let schema = Arc::new(Schema::new(vec![Field::new("export_date", DataType::Date32, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Date32Array::from(vec![crate::generate::sim::day(engine.export_date)]))])
+        .context("run params")?;
+    engine.register_batches("run_params", schema, vec![batch])
+}
+
+/// sha256 over every file's name and bytes, in name order.
+pub fn hash_files(files: &[(String, String)]) -> String {
+    let mut h = Sha256::new();
+    for (name, text) in files {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Table names a view's SQL reads, lower-cased, from DataFusion's parser.
+pub fn references(sql: &str) -> std::result::Result<BTreeSet<String>, String> {
+    let stmts = DFParser::parse_sql(sql).map_err(|e| e.to_string())?;
+    if stmts.len() != 1 {
+        return Err(format!("holds {} statements; a view file holds one SELECT", stmts.len()));
+    }
+    let mut out = BTreeSet::new();
+    match &stmts[0] {
+        DfStatement::Statement(s) => {
+            let _ = visit_relations(s.as_ref(), |name| {
+                out.insert(name.to_string().to_ascii_lowercase().trim_matches('"').to_string());
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+        _ => return Err("is not a SELECT".into()),
+    }
+    Ok(out)
+}
+
+/// Orders views so each comes after the views it reads; ties by name.
+fn order(views: Vec<View>) -> std::result::Result<Vec<View>, String> {
+    let names: BTreeSet<String> = views.iter().map(|v| v.name.clone()).collect();
+    let mut pending: BTreeMap<String, View> = views.into_iter().map(|v| (v.name.clone(), v)).collect();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    while !pending.is_empty() {
+        let ready: Vec<String> = pending
+            .values()
+            .filter(|v| v.refs.iter().all(|r| !names.contains(r) || done.contains(r) || r == &v.name))
+            .map(|v| v.name.clone())
+            .collect();
+        if ready.is_empty() {
+            let stuck: Vec<_> = pending.keys().cloned().collect();
+            return Err(format!("views read each other in a cycle: {}", stuck.join(", ")));
+        }
+        for n in ready {
+            let v = pending.remove(&n).unwrap();
+            if v.refs.contains(&v.name) {
+                return Err(format!("view `{n}` reads itself"));
+            }
+            done.insert(n);
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The snapshot dates between `from` and `to` (inclusive), on the first of each month.
+pub fn monthly(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    use chrono::Datelike;
+    let mut d = NaiveDate::from_ymd_opt(from.year(), from.month(), 1).unwrap();
+    if d < from {
+        d = d.checked_add_months(chrono::Months::new(1)).unwrap();
+    }
+    let mut out = Vec::new();
+    while d <= to {
+        out.push(d);
+        d = d.checked_add_months(chrono::Months::new(1)).unwrap();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_come_from_the_parser() {
+        let r = references("WITH x AS (SELECT * FROM stg_usage) SELECT * FROM snapshots s JOIN x ON true LEFT JOIN \"Tickets\" t ON true").unwrap();
+        assert!(r.contains("stg_usage") && r.contains("snapshots") && r.contains("tickets"), "{r:?}");
+    }
+
+    #[test]
+    fn order_follows_references_not_names() {
+        let v = |n: &str, refs: &[&str]| View { name: n.into(), sql: String::new(), refs: refs.iter().map(|s| s.to_string()).collect() };
+        let out = order(vec![v("a_final", &["z_stage"]), v("z_stage", &["usage"])]).unwrap();
+        assert_eq!(out[0].name, "z_stage");
+        assert!(order(vec![v("a", &["b"]), v("b", &["a"])]).unwrap_err().contains("cycle"));
+    }
+
+    #[test]
+    fn monthly_dates_start_on_the_first() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(monthly(d("2025-01-15"), d("2025-04-01")), vec![d("2025-02-01"), d("2025-03-01"), d("2025-04-01")]);
+    }
+}

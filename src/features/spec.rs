@@ -1,0 +1,166 @@
+//! `features.yaml`: what each output feature means to a person — its label,
+//! signal group, risk direction, how to print its value, the reason templates
+//! and the suggested action — and which input tables it needs.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// A higher value means more churn risk.
+    HigherIsRisk,
+    /// A lower value means more churn risk.
+    LowerIsRisk,
+    /// Context: no direction (segment, plan, tenure …).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Count,
+    /// A share 0..1 printed as a percentage.
+    Pct,
+    /// A relative change, -1..∞, printed as "down 42%" / "up 10%".
+    PctChange,
+    Days,
+    Hours,
+    Ratio,
+    Currency,
+    /// 0..10 or 1..5 scores printed as they are.
+    Score,
+    /// 0/1 printed as yes/no.
+    Flag,
+    Category,
+    Number,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    pub name: String,
+    pub label: String,
+    /// Rules signal group (usage, adoption, support, payment, engagement) or `context`.
+    pub group: String,
+    pub direction: Direction,
+    pub unit: Unit,
+    /// Risk reason; `{value}` and `{segment_median}` are filled in.
+    pub reason: Option<String>,
+    /// Positive reason, when the feature speaks for the account.
+    pub positive: Option<String>,
+    pub action: Option<String>,
+    /// Input tables the feature reads; absent tables drop the feature.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Shown as a reason. Context features (tenure, renewal timing, segment)
+    /// count in the model but are never a reason a CSM can act on.
+    #[serde(default = "yes")]
+    pub explain: bool,
+    #[serde(default)]
+    pub categorical: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The view whose rows are the features, at (account_id, as_of) grain.
+    pub output: String,
+    pub features: Vec<Feature>,
+}
+
+impl Spec {
+    pub fn parse(text: &str, file: &str) -> Result<Spec> {
+        let spec: Spec = serde_yaml::from_str(text).map_err(|e| Error::Config(format!("`{file}`: {e}")))?;
+        let mut seen = BTreeSet::new();
+        for f in &spec.features {
+            if !seen.insert(f.name.as_str()) {
+                return Err(Error::Config(format!("`{file}`: feature `{}` is listed twice", f.name)));
+            }
+            let groups = crate::config::RULE_GROUPS;
+            if f.group != "context" && !groups.contains(&f.group.as_str()) {
+                return Err(Error::Config(format!(
+                    "`{file}`: feature `{}` has group `{}`; use context or {}",
+                    f.name,
+                    f.group,
+                    groups.join(", ")
+                )));
+            }
+            if f.explain && f.reason.is_none() {
+                return Err(Error::Config(format!("`{file}`: feature `{}` is explained but has no `reason` template", f.name)));
+            }
+            for r in &f.requires {
+                if crate::engine::contract::table(r).is_none() {
+                    return Err(Error::Config(format!("`{file}`: feature `{}` requires unknown table `{r}`", f.name)));
+                }
+            }
+        }
+        Ok(spec)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Feature> {
+        self.features.iter().find(|f| f.name == name)
+    }
+}
+
+/// Prints a feature value the way its unit reads.
+pub fn render(unit: Unit, v: f64) -> String {
+    if v.is_nan() {
+        return "n/a".into();
+    }
+    match unit {
+        Unit::Pct => format!("{:.0}%", v * 100.0),
+        Unit::PctChange => {
+            let p = (v * 100.0).round();
+            if p < 0.0 {
+                format!("down {:.0}%", -p)
+            } else if p > 0.0 {
+                format!("up {p:.0}%")
+            } else {
+                "flat".into()
+            }
+        }
+        Unit::Days => format!("{:.0} days", v),
+        Unit::Hours => format!("{:.0} h", v),
+        Unit::Currency => {
+            let r = v.round() as i64;
+            let s = r.abs().to_string();
+            let mut out = String::new();
+            for (i, ch) in s.chars().enumerate() {
+                if i > 0 && (s.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(ch);
+            }
+            format!("{}${out}", if r < 0 { "-" } else { "" })
+        }
+        Unit::Flag => if v >= 0.5 { "yes" } else { "no" }.into(),
+        Unit::Ratio => format!("{v:.1}×"),
+        Unit::Score => format!("{v:.1}"),
+        Unit::Count | Unit::Number | Unit::Category => {
+            if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.1}") }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_render_for_people() {
+        assert_eq!(render(Unit::PctChange, -0.42), "down 42%");
+        assert_eq!(render(Unit::PctChange, 0.1), "up 10%");
+        assert_eq!(render(Unit::Pct, 0.351), "35%");
+        assert_eq!(render(Unit::Currency, 1234567.4), "$1,234,567");
+        assert_eq!(render(Unit::Flag, 1.0), "yes");
+        assert_eq!(render(Unit::Days, f64::NAN), "n/a");
+    }
+}

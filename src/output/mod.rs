@@ -1,0 +1,3 @@
+//! Results tables and run records under the output location.
+
+pub mod parquet;
