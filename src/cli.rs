@@ -39,6 +39,32 @@ pub enum Cmd {
     Validate(Common),
     /// Build the feature table for one date, or the training frame for many.
     Features(FeaturesArgs),
+    /// Train churn and expansion models, evaluate them, register the better one.
+    Train(TrainArgs),
+    /// Score every account at one date and write the results tables.
+    Score(ScoreArgs),
+    /// The scheduled job: validate → features → score → write → sync.
+    Run(ScoreArgs),
+    /// Generate a sample company (if absent), train, score and summarise.
+    Demo(Common),
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The scoring date: features use data strictly before it (default: the export date).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Make the new model current even if it is worse than the current one.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +137,20 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
             validate(&cfg).await.map(|_| ExitCode::SUCCESS)
         }
         Cmd::Features(a) => features(a).await,
+        Cmd::Score(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            run_job(&cfg, a.as_of, "score").await.map(|_| ExitCode::SUCCESS)
+        }
+        Cmd::Run(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            run_job(&cfg, a.as_of, "run").await.map(|_| ExitCode::SUCCESS)
+        }
+        Cmd::Demo(c) => demo(&c).await,
+        Cmd::Train(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            let engine = validate(&cfg).await?;
+            train(&engine, &cfg, a.force).await.map(|_| ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -181,4 +221,275 @@ async fn features(a: FeaturesArgs) -> Result<ExitCode> {
         println!("{show}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Trains, prints the card's summary and writes `model_metrics`.
+pub async fn train(engine: &Engine, cfg: &Config, force: bool) -> Result<crate::model::card::Card> {
+    let stage = Stage::start("train");
+    let spin = log::spinner("training");
+    let outcome = crate::model::train::train(engine, cfg, force, &|m| {
+        spin.set_message(m.to_string());
+        tracing::debug!("{m}");
+    })
+    .await?;
+    spin.finish_and_clear();
+    let card = outcome.card;
+    let out = crate::output::Output::open(&engine.stores, cfg, &crate::output::new_run_id())?;
+    let (schema, batch) = card.metrics_batch()?;
+    let staged = out.stage("model_metrics", &format!("model_version={}", card.version), &schema, &[batch]).await?;
+    out.publish(vec![staged]).await?;
+    print_card(&card);
+    let p = card.promotion.as_ref().map(|p| p.reason.clone()).unwrap_or_default();
+    stage.done(&format!(
+        "model `{}` {} ({:?}): {}",
+        card.version,
+        if outcome.promoted { "is now current" } else { "was registered but not promoted" },
+        card.kind,
+        p
+    ));
+    Ok(card)
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "–".into())
+}
+
+pub fn print_card(card: &crate::model::card::Card) {
+    println!(
+        "model {}/{} ({:?}) on feature set {} ({}…)",
+        card.name,
+        card.version,
+        card.kind,
+        card.feature_set.version,
+        &card.feature_set.hash[..12]
+    );
+    for (label, w) in [("train", &card.train), ("validation", &card.validation), ("test", &card.test)] {
+        println!(
+            "  {label:<10} {} → {}  {:>6} snapshots rows, {:>4} churned within the longest horizon, {:>4} expanded",
+            w.from, w.to, w.rows, w.churn_positives, w.expansion_positives
+        );
+    }
+    println!("  test window        AUC  (rules)   PR-AUC (rules)   Brier   lift@10%  calib.err");
+    for (t, m) in &card.metrics {
+        let r = &m.rules;
+        match &m.model {
+            Some(mm) => println!(
+                "  {t:<14} {:>7} ({:>5})   {:>6} ({:>5})   {:>6}   {:>7}   {:>8}",
+                fmt(mm.auc, 3),
+                fmt(r.auc, 3),
+                fmt(mm.pr_auc, 3),
+                fmt(r.pr_auc, 3),
+                fmt(mm.brier, 4),
+                fmt(mm.top_decile_lift, 2),
+                fmt(mm.calibration_error, 3)
+            ),
+            None => println!("  {t:<14}   rules {:>5}            {:>5}", fmt(r.auc, 3), fmt(r.pr_auc, 3)),
+        }
+    }
+    if !card.importance.is_empty() {
+        let top: Vec<String> = card.importance.iter().take(8).map(|(f, _)| f.clone()).collect();
+        println!("  top features by gain: {}", top.join(", "));
+    }
+    for w in &card.warnings {
+        println!("  warning: {w}");
+    }
+}
+
+/// Times a stage into the manifest and logs its summary line.
+async fn timed<T, F: std::future::Future<Output = Result<T>>>(
+    manifest: &mut crate::output::Manifest,
+    name: &'static str,
+    f: F,
+    detail: impl FnOnce(&T) -> String,
+) -> Result<T> {
+    let stage = Stage::start(name);
+    match f.await {
+        Ok(v) => {
+            let d = detail(&v);
+            let secs = stage.done(&d).as_secs_f64();
+            manifest.stages.push(crate::output::StageRecord { name: name.into(), status: "success".into(), seconds: secs, detail: d });
+            Ok(v)
+        }
+        Err(e) => {
+            manifest.stages.push(crate::output::StageRecord {
+                name: name.into(),
+                status: "error".into(),
+                seconds: stage.elapsed().as_secs_f64(),
+                detail: e.to_string(),
+            });
+            Err(e)
+        }
+    }
+}
+
+/// `score` and `run`: under the output lock, validate, score, write the
+/// tables atomically and record the run; `run` then syncs.
+pub async fn run_job(cfg: &Config, as_of: Option<NaiveDate>, command: &str) -> Result<crate::score::Scored> {
+    let run_id = crate::output::new_run_id();
+    let stores = crate::engine::store::Stores::new(cfg.storage.clone());
+    let lock = crate::output::Lock::acquire(&stores, cfg, &run_id, command).await?;
+    let out = crate::output::Output::open(&stores, cfg, &run_id)?;
+    let mut manifest = crate::output::Manifest {
+        run_id: run_id.clone(),
+        command: command.into(),
+        args: std::env::args().skip(1).collect(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ..Default::default()
+    };
+    let result = job_stages(cfg, as_of, &out, &mut manifest).await;
+    manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match &result {
+        Ok(_) => manifest.status = "success".into(),
+        Err(e) => {
+            manifest.status = "error".into();
+            manifest.error = Some(e.to_string());
+        }
+    }
+    out.write_manifest(&manifest).await?;
+    lock.release().await?;
+    result
+}
+
+async fn job_stages(
+    cfg: &Config,
+    as_of: Option<NaiveDate>,
+    out: &crate::output::Output,
+    manifest: &mut crate::output::Manifest,
+) -> Result<crate::score::Scored> {
+    out.clean_staging().await?;
+    let engine = validate(cfg).await?;
+    manifest.stages.push(crate::output::StageRecord { name: "validate".into(), status: "success".into(), seconds: 0.0, detail: String::new() });
+    let as_of = as_of.unwrap_or(engine.export_date);
+    manifest.as_of = Some(as_of.to_string());
+    let (model, fs) = crate::score::current_model(&engine, cfg).await?;
+    manifest.model_version = Some(format!("{}/{}", model.card.name, model.card.version));
+    manifest.feature_set = Some(fs.version.clone());
+    manifest.feature_hash = Some(fs.hash.clone());
+    let mut scored = timed(manifest, "score", crate::score::score(&engine, cfg, &model, &fs, as_of), |s| {
+        format!("{} accounts scored at {as_of} with {}", s.rows.len(), s.model_version)
+    })
+    .await?;
+    crate::score::add_history(out, &mut scored).await?;
+    let staged = timed(
+        manifest,
+        "write",
+        async {
+            let part = format!("as_of={as_of}");
+            let (s1, b1) = crate::score::account_scores(&scored)?;
+            let (s2, b2) = crate::score::score_drivers(&scored)?;
+            let staged = vec![out.stage("account_scores", &part, &s1, &[b1]).await?, out.stage("score_drivers", &part, &s2, &[b2]).await?];
+            let records: Vec<crate::output::TableRecord> =
+                staged.iter().map(|s| crate::output::TableRecord { table: s.table.clone(), partition: s.partition.clone(), rows: s.rows }).collect();
+            out.publish(staged).await?;
+            Ok(records)
+        },
+        |r| r.iter().map(|t| format!("{} {} rows", t.table, t.rows)).collect::<Vec<_>>().join(", "),
+    )
+    .await?;
+    manifest.tables = staged;
+    Ok(scored)
+}
+
+async fn demo(c: &Common) -> Result<ExitCode> {
+    let cfg = Config::load(&c.config)?;
+    let stores = crate::engine::store::Stores::new(cfg.storage.clone());
+    let base = stores.blob(&cfg.warehouse)?;
+    if base.child("accounts/").list().await?.is_empty() {
+        let opts = crate::generate::Options { export_date: cfg.export_date.unwrap_or_else(crate::generate::default_export_date), ..Default::default() };
+        let stage = Stage::start("generate");
+        let bar = log::bar(opts.accounts as u64, "accounts");
+        let s = crate::generate::generate(&stores, &cfg.warehouse, &opts, &|n| bar.set_position(n as u64)).await?;
+        bar.finish_and_clear();
+        stage.done(&format!("generated a sample company: {} accounts × {} months at {}", s.accounts, opts.months, cfg.warehouse));
+    }
+    let engine = validate(&cfg).await?;
+    let card = train(&engine, &cfg, false).await?;
+    let scored = run_job(&cfg, None, "demo").await?;
+    // Reasons are only honest out of time: score 90 days before the export
+    // with the same model (trained on earlier snapshots) and check the
+    // planted causes of the accounts that then churned.
+    let back = engine.export_date - chrono::Days::new(90);
+    let (model, fs) = crate::score::current_model(&engine, &cfg).await?;
+    let past = crate::score::score(&engine, &cfg, &model, &fs, back).await?;
+    let fid = crate::score::fidelity(&engine, &past, 90).await?;
+    print_demo_summary(&cfg, &card, &scored, fid.as_ref(), back);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn money(v: f64) -> String {
+    crate::features::render(crate::features::Unit::Currency, v)
+}
+
+fn print_demo_summary(cfg: &Config, card: &crate::model::card::Card, s: &crate::score::Scored, fid: Option<&crate::score::Fidelity>, back: NaiveDate) {
+    let n = s.rows.len();
+    let count = |t: &str| s.rows.iter().filter(|r| r.tier == t).count();
+    let arr = |t: &str| s.rows.iter().filter(|r| r.tier == t).map(|r| r.arr).filter(|v| v.is_finite()).sum::<f64>();
+    println!();
+    println!("healthscore demo — {} accounts scored at {} with model {}", n, s.as_of, s.model_version);
+    println!();
+    for t in ["red", "yellow", "green"] {
+        let c = count(t);
+        println!("  {t:<7} {c:>6} accounts ({:>4.1}%)   ARR {:>14}", 100.0 * c as f64 / n.max(1) as f64, money(arr(t)));
+    }
+    let overridden = s.rows.iter().filter(|r| r.override_applied).count();
+    if overridden > 0 {
+        println!("  ({overridden} tiers set by a CSM override; the model's own tier is kept in `model_tier`)");
+    }
+    let k = s.horizons.iter().position(|h| *h == 90).unwrap_or(s.horizons.len() - 1);
+    let mut risky: Vec<&crate::score::AccountScore> = s.rows.iter().filter(|r| r.arr.is_finite()).collect();
+    risky.sort_by(|a, b| (b.arr * b.p_churn[k]).total_cmp(&(a.arr * a.p_churn[k])).then(a.account_id.cmp(&b.account_id)));
+    println!();
+    println!("The 10 riskiest accounts by ARR at risk (ARR × p_churn_{}d):", s.horizons[k]);
+    for r in risky.iter().take(10) {
+        println!(
+            "  {:<11} {:<28} {:<11} health {:>5.1} {:<6} ARR {:>10}  p90 {:>5.1}%  at risk {:>9}",
+            r.account_id,
+            r.name.clone().unwrap_or_default().chars().take(28).collect::<String>(),
+            r.segment,
+            r.health,
+            r.tier,
+            money(r.arr),
+            100.0 * r.p_churn[k],
+            money(r.arr * r.p_churn[k])
+        );
+        for (_, why) in &r.risk {
+            println!("      - {why}");
+        }
+        println!("      → {}", r.action);
+    }
+    let h = format!("churn_{}d", s.horizons[k]);
+    if let Some(m) = card.metrics.get(&h) {
+        println!();
+        match &m.model {
+            Some(mm) => println!(
+                "Model {} on its test window ({} → {}): {h} AUC {} vs the rules baseline {} (PR-AUC {} vs {}), calibration error {}",
+                card.version,
+                card.test.from,
+                card.test.to,
+                fmt(mm.auc, 3),
+                fmt(m.rules.auc, 3),
+                fmt(mm.pr_auc, 3),
+                fmt(m.rules.pr_auc, 3),
+                fmt(mm.calibration_error, 3)
+            ),
+            None => println!("Cold start: scoring uses the rules score ({h} AUC on the test window {})", fmt(m.rules.auc, 3)),
+        }
+    }
+    if let Some(f) = fid {
+        println!(
+            "Reason fidelity: scored at {back} (out of time), {} of {} accounts that churned within the next 90 days had their planted cause among their top-3 risk reasons ({:.0}%); \
+             not judged: {} whose cause began after {back}, {} with no visible cause",
+            f.hits,
+            f.judged,
+            100.0 * f.share(),
+            f.not_yet,
+            f.churners - f.judged - f.not_yet
+        );
+    }
+    println!();
+    println!("Tables under {}:", cfg.output);
+    for t in ["account_scores", "score_drivers", "model_metrics"] {
+        println!("  {}", cfg.output_table(t));
+    }
+    println!("  runs/ (one JSON manifest per run)   models: {}", cfg.models_dir.join(&format!("{}/", cfg.model_name)));
 }

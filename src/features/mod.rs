@@ -19,6 +19,7 @@ pub mod spec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 
 use arrow::array::{Date32Array, RecordBatch};
@@ -30,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::Engine;
 use crate::error::{Context, Error, Result};
-pub use spec::{Direction, Feature, Spec, Unit};
+pub use spec::{Direction, Feature, Spec, Unit, render};
 
 #[derive(Debug, Clone)]
 pub struct View {
@@ -40,13 +41,90 @@ pub struct View {
     pub refs: BTreeSet<String>,
 }
 
+/// A versioned folder of view files: a feature set or a label set.
 #[derive(Debug, Clone)]
-pub struct FeatureSet {
+pub struct SqlFolder {
+    /// `features/v1`, `labels/v1`: for messages.
+    pub name: String,
     pub version: String,
     pub dir: PathBuf,
     pub views: Vec<View>,
+    pub hash: String,
+    /// Every file's (name, text), for features.yaml and the hash.
+    pub files: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeatureSet {
+    pub version: String,
+    pub sql: SqlFolder,
     pub spec: Spec,
     pub hash: String,
+}
+
+impl SqlFolder {
+    pub fn load(sql_dir: &Path, kind: &str, version: &str) -> Result<SqlFolder> {
+        let dir = sql_dir.join(kind).join(version);
+        let name = format!("{kind}/{version}");
+        let entries = std::fs::read_dir(&dir).map_err(|e| {
+            Error::Config(format!("`{name}`: cannot read `{}`: {e} (check `features.sql_dir` and `features.version`)", dir.display()))
+        })?;
+        let mut files: Vec<(String, String)> = Vec::new();
+        for entry in entries {
+            let entry = entry.context("listing a SQL folder")?;
+            let file = entry.file_name().to_string_lossy().to_string();
+            if file.starts_with('.') || !entry.path().is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).context(format!("reading `{}`", entry.path().display()))?;
+            files.push((file, text));
+        }
+        files.sort();
+        let hash = hash_files(&files);
+        let mut views = Vec::new();
+        for (file, sql) in files.iter().filter(|(n, _)| n.ends_with(".sql")) {
+            let view = file.trim_end_matches(".sql").to_string();
+            let refs = references(sql).map_err(|e| Error::Config(format!("`{name}/{file}`: {e}")))?;
+            views.push(View { name: view, sql: sql.clone(), refs });
+        }
+        let views = order(views).map_err(|e| Error::Config(format!("`{name}`: {e}")))?;
+        Ok(SqlFolder { name, version: version.to_string(), dir, views, hash, files })
+    }
+
+    pub fn has_view(&self, view: &str) -> bool {
+        self.views.iter().any(|v| v.name == view)
+    }
+
+    /// Registers the views in order. A view read by two or more others is
+    /// computed once and held in memory, unless it reads `usage`.
+    pub async fn register(&self, engine: &Engine) -> Result<()> {
+        let mut readers: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in &self.views {
+            for r in &v.refs {
+                *readers.entry(r.as_str()).or_default() += 1;
+            }
+        }
+        let mut reads_usage: BTreeSet<String> = BTreeSet::new();
+        for v in &self.views {
+            let _ = engine.ctx.deregister_table(v.name.as_str());
+            let plan = engine.ctx.sql(&v.sql).await.map_err(|e| Error::Config(format!("`{}/{}.sql`: {e}", self.name, v.name)))?;
+            let big = v.refs.iter().any(|r| r == "usage" || reads_usage.contains(r));
+            if big {
+                reads_usage.insert(v.name.clone());
+            }
+            if readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big {
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                let batches = plan.collect().await.map_err(|e| Error::other(format!("`{}/{}.sql`", self.name, v.name), e))?;
+                engine.register_batches(&v.name, schema, batches)?;
+            } else {
+                engine
+                    .ctx
+                    .register_table(v.name.as_str(), plan.into_view())
+                    .map_err(|e| Error::other(format!("registering view `{}`", v.name), e))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Relations provided to the SQL rather than defined by it.
@@ -55,42 +133,21 @@ pub const PROVIDED: &[&str] = &["snapshot_dates", "run_params"];
 impl FeatureSet {
     /// Loads `sql_dir/features/<version>/`.
     pub fn load(sql_dir: &Path, version: &str) -> Result<FeatureSet> {
-        Self::load_dir(&sql_dir.join("features").join(version), version)
-    }
-
-    pub fn load_dir(dir: &Path, version: &str) -> Result<FeatureSet> {
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            Error::Config(format!("feature set `{version}`: cannot read `{}`: {e} (check `features.sql_dir` and `features.version`)", dir.display()))
-        })?;
-        let mut files: Vec<(String, String)> = Vec::new();
-        for entry in entries {
-            let entry = entry.context("listing a feature set")?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') || !entry.path().is_file() {
-                continue;
-            }
-            let text = std::fs::read_to_string(entry.path()).context(format!("reading `{}`", entry.path().display()))?;
-            files.push((name, text));
-        }
-        files.sort();
-        let hash = hash_files(&files);
-        let spec_text = files
+        let sql = SqlFolder::load(sql_dir, "features", version)?;
+        let spec_text = sql
+            .files
             .iter()
             .find(|(n, _)| n == "features.yaml")
             .map(|(_, t)| t.clone())
-            .ok_or_else(|| Error::Config(format!("feature set `{version}`: `{}` has no features.yaml", dir.display())))?;
-        let spec = Spec::parse(&spec_text, &format!("{version}/features.yaml"))?;
-        let mut views = Vec::new();
-        for (name, sql) in files.iter().filter(|(n, _)| n.ends_with(".sql")) {
-            let view = name.trim_end_matches(".sql").to_string();
-            let refs = references(sql).map_err(|e| Error::Config(format!("`{version}/{name}`: {e}")))?;
-            views.push(View { name: view, sql: sql.clone(), refs });
+            .ok_or_else(|| Error::Config(format!("`{}`: `{}` has no features.yaml", sql.name, sql.dir.display())))?;
+        let spec = Spec::parse(&spec_text, &format!("{}/features.yaml", sql.name))?;
+        if !sql.has_view(&spec.output) {
+            return Err(Error::Config(format!("`{}`: the output view `{}.sql` is missing", sql.name, spec.output)));
         }
-        let views = order(views).map_err(|e| Error::Config(format!("feature set `{version}`: {e}")))?;
-        if !views.iter().any(|v| v.name == spec.output) {
-            return Err(Error::Config(format!("feature set `{version}`: the output view `{}.sql` is missing", spec.output)));
+        if !sql.has_view("snapshots") {
+            return Err(Error::Config(format!("`{}`: a feature set defines the population in `snapshots.sql`", sql.name)));
         }
-        Ok(FeatureSet { version: version.to_string(), dir: dir.to_path_buf(), views, spec, hash })
+        Ok(FeatureSet { version: version.to_string(), hash: sql.hash.clone(), sql, spec })
     }
 
     pub fn short_hash(&self) -> &str {
@@ -125,36 +182,7 @@ impl FeatureSet {
     /// Registers `snapshot_dates`, `run_params` and the views for `dates`.
     pub async fn register(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
         register_dates(engine, dates)?;
-        let mut readers: BTreeMap<&str, usize> = BTreeMap::new();
-        for v in &self.views {
-            for r in &v.refs {
-                *readers.entry(r.as_str()).or_default() += 1;
-            }
-        }
-        let mut reads_usage: BTreeSet<String> = BTreeSet::new();
-        for v in &self.views {
-            let _ = engine.ctx.deregister_table(v.name.as_str());
-            let plan = engine.ctx.sql(&v.sql).await.map_err(|e| {
-                Error::Config(format!("feature set `{}`, view `{}` ({}.sql): {e}", self.version, v.name, v.name))
-            })?;
-            let big = v.refs.iter().any(|r| r == "usage" || reads_usage.contains(r));
-            if big {
-                reads_usage.insert(v.name.clone());
-            }
-            if readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big {
-                let schema = Arc::new(plan.schema().as_arrow().clone());
-                let batches = plan.collect().await.map_err(|e| {
-                    Error::other(format!("feature set `{}`, view `{}`", self.version, v.name), e)
-                })?;
-                engine.register_batches(&v.name, schema, batches)?;
-            } else {
-                engine
-                    .ctx
-                    .register_table(v.name.as_str(), plan.into_view())
-                    .map_err(|e| Error::other(format!("registering view `{}`", v.name), e))?;
-            }
-        }
-        Ok(())
+        self.sql.register(engine).await
     }
 
     /// Checks the output view's columns against `features.yaml` (plans only).
@@ -186,9 +214,23 @@ pub fn register_dates(engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
     let schema = Arc::new(Schema::new(vec![Field::new("as_of", DataType::Date32, false)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Date32Array::from(days))]).context("snapshot dates")?;
     engine.register_batches("snapshot_dates", schema, vec![batch])?;
-    let schema = Arc::new(Schema::new(vec![Field::new("export_date", DataType::Date32, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Date32Array::from(vec![crate::generate::sim::day(engine.export_date)]))])
-        .context("run params")?;
+    let t = &engine.cfg.training;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("export_date", DataType::Date32, false),
+        Field::new("churn_grace_days", DataType::Int32, false),
+        Field::new("expansion_share", DataType::Float64, false),
+        Field::new("expansion_horizon", DataType::Int32, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Date32Array::from(vec![crate::generate::sim::day(engine.export_date)])),
+            Arc::new(arrow::array::Int32Array::from(vec![t.churn_grace_days as i32])),
+            Arc::new(arrow::array::Float64Array::from(vec![t.expansion_share])),
+            Arc::new(arrow::array::Int32Array::from(vec![t.expansion_horizon as i32])),
+        ],
+    )
+    .context("run params")?;
     engine.register_batches("run_params", schema, vec![batch])
 }
 

@@ -59,9 +59,9 @@ pub struct Summary {
 /// fidelity checks that one of them is among an account's top risk reasons.
 pub fn cause_features(cause: &str) -> &'static [&'static str] {
     match cause {
-        "usage_decline" => &["active_users_trend", "logins_trend", "events_trend", "active_days_30d", "days_since_last_activity", "active_users_30d", "seat_utilization", "api_events_trend"],
-        "low_adoption" => &["feature_breadth_30d", "feature_breadth_trend", "events_trend"],
-        "seats_unused" => &["seat_utilization", "active_users_30d", "active_users_trend", "logins_trend"],
+        "usage_decline" => &["active_users_trend", "logins_trend", "logins_30d", "events_trend", "events_per_active_user_30d", "days_since_last_activity", "active_users_30d", "seat_utilization", "api_events_trend"],
+        "low_adoption" => &["feature_breadth_30d", "feature_breadth_trend", "events_trend", "events_per_active_user_30d"],
+        "seats_unused" => &["seat_utilization", "active_users_30d", "active_users_trend", "logins_trend", "logins_30d"],
         "support_spike" => &["tickets_90d", "ticket_spike_ratio", "high_priority_share_90d", "negative_wording_90d", "csat_avg_90d", "resolution_hours_90d", "open_tickets"],
         "cancel_intent" => &["cancel_intent_90d", "negative_wording_90d", "tickets_90d"],
         "late_payment" => &["late_invoices_180d", "days_overdue_max", "overdue_amount_share"],

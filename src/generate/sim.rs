@@ -368,6 +368,8 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
         .copied()
         .filter(|c| !(no_usage && c.needs_usage()))
         .filter(|c| sp.qbr || !matches!(c, Cause::NoQbr | Cause::SponsorQuiet))
+        // an annual invoice may fall outside the episode: late payment would not show
+        .filter(|c| sp.billing_months < 12 || *c != Cause::LatePayment)
         .collect();
     allowed.shuffle(&mut rng);
     let mrr = |plan: &str, seats: i64| price(plan) * seats as f64;
@@ -402,6 +404,29 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
             let onset = (renewal - rng.random_range(50..160)).max(cycle_start + 20);
             if onset < renewal - 20 {
                 episode = Some(Episode { causes, onset, end: renewal });
+            }
+        }
+        // Some at-risk accounts don't wait for the renewal: they terminate
+        // early (a notice period, a non-payment, a switch).
+        if let Some(e) = episode.as_ref().filter(|e| {
+            e.causes.iter().any(|c| matches!(c, Cause::CancelIntent | Cause::LatePayment | Cause::SupportSpike))
+        }) {
+            let end = e.onset + rng.random_range(30..90);
+            if rng.random::<f64>() < 0.3 && end < renewal - 10 && end < export {
+                let before = mrr(plan, seats) * 12.0;
+                close_sub(out, sub_start, Some(end), plan, seats, &mut sub_n);
+                out.outcomes.push(OutcomeRow { account: id.clone(), date: end, kind: "churned", arr_before: before, arr_after: 0.0 });
+                truth_rows.push(TruthRow {
+                    account: id.clone(),
+                    causes: names(&e.causes),
+                    onset: Some(e.onset),
+                    resolved: Some(end),
+                    outcome: "churned",
+                    latent_health: h0,
+                });
+                episodes.push(Episode { causes: e.causes.clone(), onset: e.onset, end });
+                churned_at = Some(end);
+                break;
             }
         }
         // Rare: a mid-contract churn after payments stop.
@@ -461,8 +486,8 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
         }
         let before = mrr(plan, seats) * 12.0;
         let mut p_churn = match &episode {
-            Some(e) => 0.62 + 0.12 * (e.causes.len() as f64 - 1.0) + 0.3 * (0.65 - h0),
-            None => 0.03 + 0.08 * (0.6 - h0).max(0.0),
+            Some(e) => 0.5 + 0.1 * (e.causes.len() as f64 - 1.0) + 0.3 * (0.65 - h0),
+            None => 0.045 + 0.1 * (0.6 - h0).max(0.0),
         };
         if seg == Segment::Enterprise {
             p_churn *= 0.8;
@@ -668,7 +693,15 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
         }
     }
 
-    // -- tickets
+    // -- tickets (incidents: short spikes that healthy accounts have too)
+    let incidents: Vec<(i32, i32)> = (0..((end - first).max(0) / 365 + 1))
+        .filter_map(|_| {
+            (rng.random::<f64>() < 0.1 && end > first + 30).then(|| {
+                let s = rng.random_range(first..end - 20);
+                (s, s + 21)
+            })
+        })
+        .collect();
     let mut tn = 0;
     let mut ticket = |rng: &mut ChaCha8Rng, out: &mut Chunk, d: i32, kind: TicketKind, high_share: f64, csat_shift: f64, slow: f64| {
         let created = d as i64 * DAY_US + rng.random_range(7..19) as i64 * 3_600_000_000 + rng.random_range(0..3_600_000_000);
@@ -714,7 +747,7 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
     for d in first..end {
         let tenure = d - contract_start;
         let mut rate = sp.tickets_per_month / 30.0 * (0.7 + 0.6 * (1.0 - h0));
-        let spike = has(Cause::SupportSpike, d);
+        let spike = has(Cause::SupportSpike, d) || incidents.iter().any(|(a, b)| d >= *a && d < *b);
         if spike {
             rate *= 5.0;
         }

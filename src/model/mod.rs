@@ -1,1 +1,174 @@
-//! (filled in by later stages)
+//! Models: churn as a hazard per 30-day interval and expansion within a
+//! horizon, both LightGBM, calibrated, explained with TreeSHAP, kept in a
+//! registry; and the rules score they are measured against.
+//!
+//! Churn: each snapshot is expanded into one row per 30-day interval after
+//! `as_of` (the row carries `interval_start_days`, and `days_to_renewal`
+//! counted from the interval's start), labelled "churned in this interval"
+//! among accounts still there at its start. One model learns the hazard h_k;
+//! churn within a horizon is 1 − Π(1 − h_k), monotone across horizons by
+//! construction, and churn by any renewal date follows the same way.
+//!
+//! The health score asks the same model a question about the account rather
+//! than the calendar: the calibrated churn hazard were its renewal due
+//! mid-way through the next 30 days (`p_churn_at_renewal`). Its SHAP values,
+//! without the two timing inputs, are the reasons.
+
+pub mod calibrate;
+pub mod card;
+pub mod frame;
+pub mod lgbm;
+pub mod metrics;
+pub mod registry;
+pub mod rules;
+pub mod shap;
+pub mod train;
+
+use std::collections::BTreeMap;
+
+use card::{Calibration, Card, INTERVAL_DAYS, Kind};
+use frame::Frame;
+
+use crate::error::{Error, Result};
+use crate::features::Feature;
+
+/// Days to renewal used for the health question ("renewing mid-interval").
+pub const RENEWAL_NOW_DAYS: f64 = 15.0;
+
+pub struct Model {
+    pub card: Card,
+    hazard: Option<lgbm::Predictor>,
+    expansion: Option<lgbm::Predictor>,
+    calibration: Option<Calibration>,
+    pub ensemble: Option<shap::Ensemble>,
+}
+
+/// What a model says about each row of a frame.
+pub struct Scores {
+    /// Per horizon of `card.horizons`, per row.
+    pub p_churn: Vec<Vec<f64>>,
+    pub p_expand: Vec<f64>,
+    /// Churn probability were the renewal due now (model) — None for rules.
+    pub p_churn_at_renewal: Vec<Option<f64>>,
+    /// 0–100, higher is healthier.
+    pub health: Vec<f64>,
+    /// rows × frame width; positive = raises churn risk. Log-odds for a
+    /// model, health points for the rules score.
+    pub contributions: Vec<f64>,
+    /// Per row: the hazard per interval (model only), for renewal forecasts.
+    pub hazards: Vec<Vec<f64>>,
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The churn model's input for interval `k` (0-based): the frame plus the
+/// interval's start, with `days_to_renewal` counted from that start. With
+/// `renewal_now`, every row is asked as if its renewal were mid-interval.
+pub fn hazard_matrix(frame: &Frame, k: u32, renewal_now: bool) -> Vec<f64> {
+    let w = frame.width();
+    let start = (k * INTERVAL_DAYS) as f64;
+    let renewal = frame.col("days_to_renewal");
+    let mut x = Vec::with_capacity(frame.rows() * (w + 1));
+    for i in 0..frame.rows() {
+        let row = frame.row(i);
+        let at = x.len();
+        x.extend_from_slice(row);
+        if let Some(j) = renewal {
+            let d = row[j];
+            x[at + j] = if renewal_now {
+                RENEWAL_NOW_DAYS
+            } else if d.is_nan() {
+                d
+            } else {
+                (d - start).rem_euclid(365.0)
+            };
+        }
+        x.push(start);
+    }
+    x
+}
+
+/// Cumulative churn within each horizon from per-interval hazards.
+pub fn cumulative(hazards: &[f64], horizons: &[u32]) -> Vec<f64> {
+    horizons
+        .iter()
+        .map(|h| {
+            let n = (*h / INTERVAL_DAYS) as usize;
+            1.0 - hazards.iter().take(n).map(|q| 1.0 - q).product::<f64>()
+        })
+        .collect()
+}
+
+impl Model {
+    pub fn from_stored(s: registry::Stored, threads: usize) -> Result<Model> {
+        let (hazard, expansion, ensemble) = match (&s.card.kind, &s.model, &s.expansion) {
+            (Kind::Lightgbm, Some(m), Some(e)) => {
+                (Some(lgbm::Predictor::load(m, threads)?), Some(lgbm::Predictor::load(e, threads)?), Some(shap::Ensemble::parse(m)?))
+            }
+            (Kind::Lightgbm, _, _) => {
+                return Err(Error::Usage(format!("model version `{}` is missing its model files; retrain with `healthscore train`", s.card.version)));
+            }
+            _ => (None, None, None),
+        };
+        Ok(Model { card: s.card, hazard, expansion, calibration: s.calibration, ensemble })
+    }
+
+    pub fn is_rules(&self) -> bool {
+        self.card.kind == Kind::Rules
+    }
+
+    /// Per-interval calibrated hazards for every row (intervals up to the longest horizon).
+    pub fn hazards(&self, frame: &Frame) -> Result<Vec<Vec<f64>>> {
+        let (Some(h), Some(c)) = (&self.hazard, &self.calibration) else { return Ok(vec![]) };
+        let k_max = self.card.horizons.iter().max().copied().unwrap_or(90) / INTERVAL_DAYS;
+        let mut per_row = vec![Vec::with_capacity(k_max as usize); frame.rows()];
+        for k in 0..k_max {
+            let p = h.predict(&hazard_matrix(frame, k, false))?;
+            for (i, v) in p.into_iter().enumerate() {
+                per_row[i].push(c.hazard.apply(v));
+            }
+        }
+        Ok(per_row)
+    }
+
+    pub fn predict(&self, frame: &Frame, features: &[&Feature], weights: &BTreeMap<String, f64>) -> Result<Scores> {
+        let n = frame.rows();
+        let w = frame.width();
+        if self.is_rules() {
+            let r = rules::score(frame, features, weights);
+            return Ok(Scores {
+                p_churn: self.card.horizons.iter().map(|_| vec![f64::NAN; n]).collect(),
+                p_expand: vec![f64::NAN; n],
+                p_churn_at_renewal: vec![None; n],
+                health: r.health,
+                contributions: r.contributions.iter().map(|c| -c).collect(),
+                hazards: vec![vec![]; n],
+            });
+        }
+        let (Some(exp), Some(cal), Some(ens)) = (&self.expansion, &self.calibration, &self.ensemble) else {
+            return Err(Error::Usage("the model has no expansion model or calibration".into()));
+        };
+        let hazards = self.hazards(frame)?;
+        let mut p_churn: Vec<Vec<f64>> = self.card.horizons.iter().map(|_| Vec::with_capacity(n)).collect();
+        for hz in &hazards {
+            for (k, p) in cumulative(hz, &self.card.horizons).into_iter().enumerate() {
+                p_churn[k].push(p);
+            }
+        }
+        let p_expand: Vec<f64> = exp.predict(&frame.x)?.into_iter().map(|p| cal.expansion.apply(p)).collect();
+        let now = hazard_matrix(frame, 0, true);
+        let contrib = ens.contributions(&now);
+        let mut p_now = Vec::with_capacity(n);
+        let mut contributions = vec![0.0; n * w];
+        for i in 0..n {
+            let row = &contrib[i * (w + 2)..(i + 1) * (w + 2)];
+            let raw: f64 = row.iter().sum();
+            p_now.push(cal.hazard.apply(sigmoid(raw)));
+            contributions[i * w..(i + 1) * w].copy_from_slice(&row[..w]);
+        }
+        let health = p_now.iter().map(|p| 100.0 * (1.0 - p)).collect();
+        Ok(Scores { p_churn, p_expand, p_churn_at_renewal: p_now.into_iter().map(Some).collect(), health, contributions, hazards })
+    }
+}

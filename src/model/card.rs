@@ -1,0 +1,143 @@
+//! The model card (`card.json`): everything needed to trust, reproduce and
+//! compare a model — what it was trained on, how, and how it did on the test
+//! window beside the rules baseline.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::calibrate::Isotonic;
+use super::frame::Vocab;
+use super::metrics::Metrics;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// LightGBM churn hazard + expansion models.
+    Lightgbm,
+    /// The rules score (cold start).
+    Rules,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SqlRef {
+    pub version: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Window {
+    pub from: String,
+    pub to: String,
+    pub snapshots: usize,
+    pub rows: usize,
+    /// Snapshots whose account churned within the longest horizon.
+    pub churn_positives: usize,
+    pub expansion_positives: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetMetrics {
+    pub model: Option<Metrics>,
+    pub rules: Metrics,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Promotion {
+    pub promoted: bool,
+    pub compared_with: Option<String>,
+    pub current_auc_90d: Option<f64>,
+    pub new_auc_90d: Option<f64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Card {
+    pub name: String,
+    pub version: String,
+    pub kind: Kind,
+    pub healthscore_version: String,
+    /// Wall-clock time of training (cards are records, not results tables).
+    pub trained_at: String,
+    pub export_date: String,
+    pub feature_set: SqlRef,
+    pub label_set: SqlRef,
+    /// Model inputs in order (the feature set's available features).
+    pub features: Vec<String>,
+    pub categorical: Vec<String>,
+    pub vocab: Vocab,
+    /// Churn horizons in days; churn is modelled per 30-day interval.
+    pub horizons: Vec<u32>,
+    pub expansion_horizon: u32,
+    pub params: BTreeMap<String, String>,
+    pub best_iteration: BTreeMap<String, usize>,
+    pub train: Window,
+    pub validation: Window,
+    pub test: Window,
+    /// Per target (`churn_30d`, …, `expand_90d`): test-window metrics.
+    pub metrics: BTreeMap<String, TargetMetrics>,
+    /// (feature, total gain) of the churn model, largest first.
+    pub importance: Vec<(String, f64)>,
+    pub warnings: Vec<String>,
+    pub promotion: Option<Promotion>,
+}
+
+/// Calibration maps, saved beside the model (`calibration.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Calibration {
+    pub hazard: Isotonic,
+    pub expansion: Isotonic,
+}
+
+pub const INTERVAL_DAYS: u32 = 30;
+/// The extra model input: days from `as_of` to the start of the interval.
+pub const INTERVAL_FEATURE: &str = "interval_start_days";
+
+impl Card {
+    /// The `model_metrics` rows: one per (split, target, model, metric).
+    pub fn metrics_batch(&self) -> crate::error::Result<(arrow::datatypes::SchemaRef, arrow::array::RecordBatch)> {
+        use arrow::array::{Float64Builder, StringBuilder};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let mut cols: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::new()).collect();
+        let mut value = Float64Builder::new();
+        let mut push = |target: &str, model: &str, metric: &str, v: Option<f64>| {
+            for (c, s) in cols.iter_mut().zip([self.version.as_str(), "test", target, model, metric]) {
+                c.append_value(s);
+            }
+            value.append_option(v.filter(|v| v.is_finite()));
+        };
+        for (target, tm) in &self.metrics {
+            for (model, m) in [("lightgbm", tm.model.as_ref()), ("rules", Some(&tm.rules))] {
+                let Some(m) = m else { continue };
+                push(target, model, "rows", Some(m.rows as f64));
+                push(target, model, "positives", Some(m.positives as f64));
+                push(target, model, "auc", m.auc);
+                push(target, model, "pr_auc", m.pr_auc);
+                push(target, model, "brier", m.brier);
+                push(target, model, "log_loss", m.log_loss);
+                push(target, model, "top_decile_lift", m.top_decile_lift);
+                push(target, model, "calibration_error", m.calibration_error);
+                for b in &m.calibration {
+                    push(target, model, &format!("calibration_decile_{:02}_predicted", b.decile), Some(b.predicted));
+                    push(target, model, &format!("calibration_decile_{:02}_observed", b.decile), Some(b.observed));
+                }
+            }
+        }
+        for (f, g) in &self.importance {
+            push("churn", "lightgbm", &format!("importance_gain:{f}"), Some(*g));
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("model_version", DataType::Utf8, false),
+            Field::new("split", DataType::Utf8, false),
+            Field::new("target", DataType::Utf8, false),
+            Field::new("model", DataType::Utf8, false),
+            Field::new("metric", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, true),
+        ]));
+        let mut arrays: Vec<arrow::array::ArrayRef> = cols.iter_mut().map(|c| Arc::new(c.finish()) as arrow::array::ArrayRef).collect();
+        arrays.push(Arc::new(value.finish()));
+        let batch = arrow::array::RecordBatch::try_new(schema.clone(), arrays).map_err(|e| crate::error::Error::other("model_metrics", e))?;
+        Ok((schema, batch))
+    }
+}
