@@ -478,7 +478,7 @@ fn print_demo_summary(cfg: &Config, card: &crate::model::card::Card, s: &crate::
     if let Some(f) = fid {
         println!(
             "Reason fidelity: scored at {back} (out of time), {} of {} accounts that churned within the next 90 days had their planted cause among their top-3 risk reasons ({:.0}%); \
-             not judged: {} whose cause began after {back}, {} with no visible cause",
+             not judged: {} whose cause began less than 30 days before, {} with no visible cause",
             f.hits,
             f.judged,
             100.0 * f.share(),

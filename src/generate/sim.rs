@@ -430,7 +430,7 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
             }
         }
         // Rare: a mid-contract churn after payments stop.
-        if episode.is_none() && rng.random::<f64>() < 0.012 {
+        if episode.is_none() && sp.billing_months < 12 && rng.random::<f64>() < 0.015 {
             let onset = cycle_start + rng.random_range(60..200);
             let end = onset + rng.random_range(60..100);
             if end < renewal && end < export {
@@ -779,7 +779,8 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
         let seats_then = seat_changes.iter().rev().find(|(d, _)| *d <= issued).map(|c| c.1).unwrap_or(seats);
         let amount = mrr(plan, seats_then) * period as f64;
         let due = issued + 30;
-        let paid = if has(Cause::LatePayment, issued) || has(Cause::LatePayment, issued + 20) {
+        // Trouble paying hits every invoice that falls due once it starts.
+        let paid = if has(Cause::LatePayment, due) || has(Cause::LatePayment, issued) {
             if rng.random::<f64>() < 0.25 { None } else { Some(due + rng.random_range(35..100)) }
         } else if rng.random::<f64>() < 0.08 {
             Some(due + rng.random_range(1..20))
@@ -800,11 +801,12 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
         issued = day(date(issued).checked_add_months(Months::new(period)).unwrap());
     }
 
-    // -- NPS surveys every six months per contact
+    // -- NPS surveys every quarter per contact; unhappy people answer more
     for c in &contacts {
-        let mut d = first + rng.random_range(0..180);
+        let mut d = first + rng.random_range(0..90);
         while d < end {
-            if contact_present(c, d) && rng.random::<f64>() < 0.35 {
+            let rate = if has(Cause::NpsDrop, d) { 0.7 } else { 0.3 };
+            if contact_present(c, d) && rng.random::<f64>() < rate {
                 let mut s = 6.0 + 4.0 * h0 + rng.random_range(-2.0..1.5);
                 if has(Cause::NpsDrop, d) {
                     s = rng.random_range(0.0..5.5);
@@ -819,7 +821,7 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
                 };
                 out.nps.push(NpsRow { account: id.clone(), contact: c.id.clone(), responded_at: d, score, comment });
             }
-            d += 180;
+            d += 90;
         }
     }
 

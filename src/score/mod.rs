@@ -510,6 +510,10 @@ pub fn score_drivers(s: &Scored) -> Result<(SchemaRef, RecordBatch)> {
     Ok((schema, batch))
 }
 
+/// Days a planted cause needs before its signals can show (a monthly
+/// invoice falls due, a survey goes out, a trend window fills).
+pub const VISIBLE_AFTER_DAYS: i32 = 30;
+
 /// How often a planted cause is among the top risk reasons of accounts that
 /// churned within `horizon` days after `as_of` (generated data only).
 #[derive(Debug, Clone, Default)]
@@ -517,7 +521,7 @@ pub struct Fidelity {
     pub churners: usize,
     /// Churners with an observable planted cause that began before `as_of`.
     pub judged: usize,
-    /// Churners whose planted cause began only after `as_of`.
+    /// Churners whose planted cause began less than `VISIBLE_AFTER_DAYS` before `as_of`.
     pub not_yet: usize,
     pub hits: usize,
 }
@@ -559,8 +563,8 @@ pub async fn fidelity(engine: &Engine, scored: &Scored, horizon: i32) -> Result<
             f.churners += 1;
             let cs = causes[i].clone().unwrap_or_default();
             let planted: Vec<&str> = cs.split(',').filter(|c| !crate::generate::cause_features(c).is_empty()).collect();
-            // A cause that had not begun by `as_of` cannot be seen in its data.
-            if planted.is_empty() || !(onset[i] < a as f64) {
+            // A cause must have begun a month before `as_of` to show in its data.
+            if planted.is_empty() || !(onset[i] <= (a - VISIBLE_AFTER_DAYS) as f64) {
                 if !planted.is_empty() {
                     f.not_yet += 1;
                 }
