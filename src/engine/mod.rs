@@ -353,7 +353,12 @@ async fn read_schema(f: &InputFile) -> std::result::Result<SchemaRef, String> {
 pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     let lower = name.to_ascii_lowercase();
     let best = candidates
-        .map(|c| (strsim(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            let lc = c.to_ascii_lowercase();
+            // `date` → `event_date`: a name inside the other counts as close
+            let d = if lc.contains(&lower) || lower.contains(&lc) { 1 } else { strsim(&lower, &lc) };
+            (d, c)
+        })
         .filter(|(d, _)| *d <= 3)
         .min_by_key(|(d, _)| *d);
     match best {

@@ -1,0 +1,201 @@
+//! The input contract: every class of bad input exits 2 with a message that
+//! names the table, the file and the column, and writes nothing.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, StringArray};
+
+use crate::common::*;
+
+fn tiny(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = scratch(name);
+    let data = dir.join("data");
+    tiny_export(&data);
+    let cfg = config_for(&dir, &data, &dir.join("models"), "");
+    (data, cfg)
+}
+
+fn validate(cfg: &std::path::Path) -> Run {
+    hs(&["validate", "-c", cfg.to_str().unwrap()])
+}
+
+fn s(v: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+
+#[test]
+fn a_tiny_valid_export_passes() {
+    let (_, cfg) = tiny("valid");
+    let r = validate(&cfg);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // optional tables are absent: a warning names each, the run continues
+    assert!(r.stderr.contains("`tickets`") && r.stderr.contains("dropped"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_required_table_is_named() {
+    let (data, cfg) = tiny("no-accounts");
+    std::fs::remove_dir_all(data.join("accounts")).unwrap();
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`accounts`: required table not found"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_required_column_names_table_file_and_column() {
+    let (data, cfg) = tiny("no-column");
+    write_parquet(
+        &data.join("usage/part-0.parquet"),
+        vec![
+            ("account_id", s(&["a1"])),
+            ("user_id", s(&["u1"])),
+            ("event_date", Arc::new(Date32Array::from(vec![day("2026-10-01")])) as ArrayRef),
+            ("feature", s(&["login"])),
+        ],
+    );
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("`usage` file `usage/part-0.parquet`: missing required column `date`") && r.stderr.contains("did you mean `event_date`"),
+        "{}",
+        r.stderr
+    );
+    // mapping the column in the config fixes it
+    let dir = cfg.parent().unwrap();
+    let cfg2 = config_for(dir, &data, &dir.join("models"), "");
+    let text = std::fs::read_to_string(&cfg2).unwrap().replace(
+        &format!("export_date: {EXPORT_DATE}\n"),
+        &format!("export_date: {EXPORT_DATE}\n  tables:\n    usage: {{ columns: {{ date: event_date }} }}\n"),
+    );
+    std::fs::write(&cfg2, text).unwrap();
+    let r = validate(&cfg2);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn wrong_type_names_table_file_and_column() {
+    let (data, cfg) = tiny("wrong-type");
+    let before = std::fs::read(data.join("accounts/part-0.parquet")).unwrap();
+    let mut cols: Vec<(&str, ArrayRef)> = Vec::new();
+    for b in read_parquet(&data.join("accounts/part-0.parquet")) {
+        for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+            let name: &'static str = Box::leak(f.name().clone().into_boxed_str());
+            if name == "arr" {
+                cols.push((name, s(&["6600", "1800", "lots"])));
+            } else {
+                cols.push((name, c.clone()));
+            }
+        }
+    }
+    write_parquet(&data.join("accounts/part-0.parquet"), cols);
+    assert_ne!(before, std::fs::read(data.join("accounts/part-0.parquet")).unwrap());
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`accounts` file `accounts/part-0.parquet`: column `arr` is Utf8, expected a number"), "{}", r.stderr);
+}
+
+#[test]
+fn null_keys_are_named() {
+    let (data, cfg) = tiny("null-key");
+    write_parquet(
+        &data.join("usage/part-1.parquet"),
+        vec![
+            ("account_id", Arc::new(StringArray::from(vec![None, Some("a1")])) as ArrayRef),
+            ("user_id", s(&["u1", "u2"])),
+            ("date", Arc::new(Date32Array::from(vec![day("2026-10-01"), day("2026-10-02")])) as ArrayRef),
+            ("feature", s(&["login", "login"])),
+            ("events", Arc::new(Int64Array::from(vec![1, 1])) as ArrayRef),
+        ],
+    );
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`usage` (file `usage/part-1.parquet`): column `account_id` has 1 row with null values"), "{}", r.stderr);
+}
+
+#[test]
+fn duplicate_keys_are_named_with_examples() {
+    let (data, cfg) = tiny("dup-key");
+    let b = &read_parquet(&data.join("accounts/part-0.parquet"))[0];
+    let cols: Vec<(&str, ArrayRef)> = b.schema().fields().iter().map(|f| Box::leak(f.name().clone().into_boxed_str()) as &str).zip(b.columns().iter().cloned()).collect();
+    write_parquet(&data.join("accounts/part-1.parquet"), cols.into_iter().map(|(n, c)| (n, c.slice(0, 1))).collect());
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`accounts` (file `accounts/part-0.parquet`, `accounts/part-1.parquet`): column `account_id` must be unique"), "{}", r.stderr);
+    assert!(r.stderr.contains("`a1`"), "{}", r.stderr);
+}
+
+#[test]
+fn unparseable_file_is_named() {
+    let (data, cfg) = tiny("garbage");
+    std::fs::create_dir_all(data.join("tickets")).unwrap();
+    std::fs::write(data.join("tickets/part-0.parquet"), b"this is not parquet, it is a CSV: a,b,c\n1,2,3\n").unwrap();
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`tickets` file `tickets/part-0.parquet`: not readable as Parquet"), "{}", r.stderr);
+}
+
+#[test]
+fn event_dates_after_the_export_day_are_named_but_renewals_pass() {
+    let (data, cfg) = tiny("future");
+    write_parquet(
+        &data.join("usage/part-1.parquet"),
+        vec![
+            ("account_id", s(&["a1"])),
+            ("user_id", s(&["u1"])),
+            ("date", Arc::new(Date32Array::from(vec![day("2026-12-24")])) as ArrayRef),
+            ("feature", s(&["login"])),
+            ("events", Arc::new(Int64Array::from(vec![1])) as ArrayRef),
+        ],
+    );
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("`usage` (file `usage/part-1.parquet`): column `date` has 1 row with dates after the export day 2026-11-01"),
+        "{}",
+        r.stderr
+    );
+    // renewal dates are in the future by nature (the tiny export has them in 2027) and are not reported
+    assert!(!r.stderr.contains("renewal_date"), "{}", r.stderr);
+}
+
+#[test]
+fn a_failed_validation_writes_nothing() {
+    let (data, cfg) = tiny("writes-nothing");
+    std::fs::write(data.join("usage/part-0.parquet"), b"broken").unwrap();
+    let out = cfg.parent().unwrap().join("out");
+    std::fs::create_dir_all(out.join("account_scores/as_of=2026-10-01")).unwrap();
+    std::fs::write(out.join("account_scores/as_of=2026-10-01/part-0.parquet"), b"previous").unwrap();
+    let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(std::fs::read(out.join("account_scores/as_of=2026-10-01/part-0.parquet")).unwrap(), b"previous");
+    assert!(!out.join("_lock").exists(), "the lock is released after a failed run");
+}
+
+#[test]
+fn unknown_config_key_exits_2_naming_it() {
+    let (_, cfg) = tiny("bad-config");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "scoring:\n  teirs: { red_below: 40, yellow_below: 70 }\n";
+    std::fs::write(&cfg, text).unwrap();
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("unknown field `teirs`"), "{}", r.stderr);
+}
+
+#[test]
+fn numbers_arrive_as_any_numeric_type() {
+    // seats as Float64 and ARR as Int64 are both fine
+    let (data, cfg) = tiny("numeric");
+    let b = &read_parquet(&data.join("accounts/part-0.parquet"))[0];
+    let mut cols: Vec<(&str, ArrayRef)> = Vec::new();
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        let name: &'static str = Box::leak(f.name().clone().into_boxed_str());
+        cols.push(match name {
+            "seats_licensed" => (name, Arc::new(Float64Array::from(vec![10.0, 5.0, 100.0])) as ArrayRef),
+            "arr" => (name, Arc::new(Int64Array::from(vec![6600, 1800, 108000])) as ArrayRef),
+            _ => (name, c.clone()),
+        });
+    }
+    write_parquet(&data.join("accounts/part-0.parquet"), cols);
+    let r = validate(&cfg);
+    assert_eq!(r.code, 0, "{}", r.all());
+}

@@ -1,0 +1,205 @@
+//! Feature SQL: point-in-time correctness, the frozen v1 hash, the training
+//! frame in one plan.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{Date32Type, TimestampMicrosecondType};
+use chrono::NaiveDate;
+use healthscore::config::Config;
+use healthscore::engine::Engine;
+use healthscore::features::FeatureSet;
+
+use crate::common::*;
+
+/// sha256 of `sql/features/v1`. A released feature set is frozen: a change
+/// belongs in a new folder (v2), because models record the hash they were
+/// trained on and scoring refuses a mismatch.
+const V1_HASH: &str = "d84954adfaf101dfd28b88b4e5c0e9f7a6f50e1e5cb214b52768e17ba3d8758e";
+
+#[test]
+fn feature_set_v1_is_frozen() {
+    let fs = FeatureSet::load(&repo().join("sql"), "v1").unwrap();
+    assert_eq!(fs.hash, V1_HASH, "sql/features/v1 changed: put the change in sql/features/v2 and leave v1 as released");
+    assert!(fs.spec.features.len() >= 30, "{} features", fs.spec.features.len());
+    // run order follows references: every view comes after the views it reads
+    let names: Vec<&str> = fs.sql.views.iter().map(|v| v.name.as_str()).collect();
+    for (i, v) in fs.sql.views.iter().enumerate() {
+        for r in &v.refs {
+            if let Some(j) = names.iter().position(|n| n == r) {
+                assert!(j < i, "{} runs before {r}", v.name);
+            }
+        }
+    }
+    assert_eq!(names.last(), Some(&"account_features"));
+}
+
+async fn features_at(cfg: &Config, dates: &[NaiveDate]) -> String {
+    let engine = Engine::open(cfg).await.unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, "v1").unwrap();
+    let b = fs.build(&engine, dates).await.unwrap();
+    arrow::util::pretty::pretty_format_batches(&b).unwrap().to_string()
+}
+
+fn rewrite(dir: &Path, f: impl Fn(&RecordBatch) -> RecordBatch) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let batches: Vec<RecordBatch> = read_parquet(&p).iter().map(&f).collect();
+        let schema = batches[0].schema();
+        std::fs::write(&p, healthscore::output::parquet::encode(&schema, &batches).unwrap()).unwrap();
+    }
+}
+
+fn replace(b: &RecordBatch, name: &str, col: ArrayRef) -> RecordBatch {
+    let idx = b.schema().index_of(name).unwrap();
+    let mut cols = b.columns().to_vec();
+    cols[idx] = col;
+    RecordBatch::try_new(b.schema(), cols).unwrap()
+}
+
+const US: i64 = 86_400_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appending_future_rows_and_moving_mutable_dates_past_as_of_changes_no_feature() {
+    let c = company();
+    let dir = scratch("pit");
+    let data = dir.join("data");
+    copy_dir(&c.data, &data);
+    let cfg = Config::load(&config_for(&dir, &data, &c.models, "")).unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    let later = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+    let a = day("2026-03-01");
+    let before = features_at(&cfg, &[as_of]).await;
+    let later_before = features_at(&cfg, &[later]).await;
+
+    // 1. rows dated on or after as_of, in every table the features read
+    let ids: Vec<String> = (0..300).map(|i| format!("acc_{i:06}")).collect();
+    let n = ids.len();
+    let sv = |v: Vec<String>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let days = |k: i32| Arc::new(Date32Array::from((0..n as i32).map(|i| a + (i % k)).collect::<Vec<_>>())) as ArrayRef;
+    let ts = |k: i32| Arc::new(TimestampMicrosecondArray::from((0..n as i64).map(|i| (a as i64 + i % k as i64) * US).collect::<Vec<_>>()).with_timezone("UTC")) as ArrayRef;
+    write_parquet(
+        &data.join("usage/part-future.parquet"),
+        vec![
+            ("account_id", sv(ids.clone())),
+            ("user_id", sv(ids.iter().map(|i| format!("{i}_new")).collect())),
+            ("date", days(20)),
+            ("feature", sv(vec!["reports".into(); n])),
+            ("events", Arc::new(Int64Array::from(vec![500; n])) as ArrayRef),
+        ],
+    );
+    write_parquet(
+        &data.join("tickets/part-future.parquet"),
+        vec![
+            ("ticket_id", sv(ids.iter().map(|i| format!("t_{i}_future")).collect())),
+            ("account_id", sv(ids.clone())),
+            ("created_at", ts(30)),
+            ("resolved_at", Arc::new(TimestampMicrosecondArray::from(vec![None; n]).with_timezone("UTC")) as ArrayRef),
+            ("priority", sv(vec!["urgent".into(); n])),
+            ("status", sv(vec!["open".into(); n])),
+            ("csat", Arc::new(Int64Array::from(vec![None; n])) as ArrayRef),
+            ("subject", sv(vec!["Cancel".into(); n])),
+            ("body", sv(vec!["We will cancel and export our data".into(); n])),
+        ],
+    );
+    write_parquet(
+        &data.join("invoices/part-future.parquet"),
+        vec![
+            ("invoice_id", sv(ids.iter().map(|i| format!("i_{i}_future")).collect())),
+            ("account_id", sv(ids.clone())),
+            ("issued_at", days(10)),
+            ("due_date", days(10)),
+            ("paid_at", Arc::new(Date32Array::from(vec![None; n])) as ArrayRef),
+            ("amount", Arc::new(Float64Array::from(vec![1e6; n])) as ArrayRef),
+        ],
+    );
+    write_parquet(
+        &data.join("nps/part-future.parquet"),
+        vec![
+            ("account_id", sv(ids.clone())),
+            ("contact_id", sv(ids.iter().map(|i| format!("c_{i}")).collect())),
+            ("responded_at", days(5)),
+            ("score", Arc::new(Int64Array::from(vec![0; n])) as ArrayRef),
+            ("comment", sv(vec!["awful".into(); n])),
+        ],
+    );
+    write_parquet(
+        &data.join("activities/part-future.parquet"),
+        vec![
+            ("account_id", sv(ids.clone())),
+            ("contact_id", sv(ids.iter().map(|i| format!("c_{i}")).collect())),
+            ("occurred_at", ts(3)),
+            ("kind", sv(vec!["qbr".into(); n])),
+            ("direction", sv(vec!["outbound".into(); n])),
+        ],
+    );
+    write_parquet(
+        &data.join("subscriptions/part-future.parquet"),
+        vec![
+            ("subscription_id", sv(ids.iter().map(|i| format!("s_{i}_future")).collect())),
+            ("account_id", sv(ids.clone())),
+            ("plan", sv(vec!["enterprise".into(); n])),
+            ("start_date", days(1)),
+            ("end_date", Arc::new(Date32Array::from(vec![None; n])) as ArrayRef),
+            ("mrr", Arc::new(Float64Array::from(vec![99999.0; n])) as ArrayRef),
+            ("seats", Arc::new(Int64Array::from(vec![999; n])) as ArrayRef),
+        ],
+    );
+
+    // 2. mutable dates on or after as_of move further into the future (or to as_of itself)
+    let push = |v: Option<i64>, cut: i64, to: i64| v.map(|x| if x >= cut { to.max(x) + 7 * US } else { x });
+    rewrite(&data.join("tickets"), |b| {
+        let r = b.column_by_name("resolved_at").unwrap().as_primitive::<TimestampMicrosecondType>();
+        let moved: TimestampMicrosecondArray = r.iter().map(|v| push(v, a as i64 * US, a as i64 * US)).collect();
+        replace(b, "resolved_at", Arc::new(moved.with_timezone("UTC")))
+    });
+    rewrite(&data.join("invoices"), |b| {
+        let p = b.column_by_name("paid_at").unwrap().as_primitive::<Date32Type>();
+        let moved: Date32Array = p.iter().map(|v| v.and_then(|x| if x >= a { None } else { Some(x) })).collect();
+        replace(b, "paid_at", Arc::new(moved))
+    });
+    rewrite(&data.join("contacts"), |b| {
+        let l = b.column_by_name("left_at").unwrap().as_primitive::<Date32Type>();
+        // everyone still there at as_of "leaves" on as_of: unknown then
+        let moved: Date32Array = l.iter().map(|v| Some(match v { Some(x) if x < a => x, _ => a })).collect();
+        let champ = b.column_by_name("is_champion").unwrap().as_boolean().clone();
+        replace(&replace(b, "left_at", Arc::new(moved)), "is_champion", Arc::new(BooleanArray::from(champ.iter().collect::<Vec<_>>())))
+    });
+    rewrite(&data.join("subscriptions"), |b| {
+        let e = b.column_by_name("end_date").unwrap().as_primitive::<Date32Type>();
+        let moved: Date32Array = e.iter().map(|v| v.map(|x| if x >= a { x.max(a) + 3 } else { x })).collect();
+        replace(b, "end_date", Arc::new(moved))
+    });
+
+    let after = features_at(&cfg, &[as_of]).await;
+    assert!(before.lines().count() > 1000, "the snapshot should hold the company's accounts");
+    assert_eq!(before, after, "a feature at {as_of} read data dated on or after it");
+    // the same changes do move features at a later date, so this test can fail
+    let later_after = features_at(&cfg, &[later]).await;
+    assert_ne!(later_before, later_after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_training_frame_is_one_plan_over_many_dates_and_matches_single_dates() {
+    let c = company();
+    let cfg = Config::load(&c.config).unwrap();
+    let engine = Engine::open(&cfg).await.unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, "v1").unwrap();
+    let dates = healthscore::features::monthly(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 4, 1).unwrap());
+    let many = fs.build(&engine, &dates).await.unwrap();
+    let one = fs.build(&engine, &dates[2..3]).await.unwrap();
+    let many_rows: Vec<RecordBatch> = many.iter().map(|b| {
+        let d = b.column_by_name("as_of").unwrap().as_primitive::<Date32Type>();
+        let keep: arrow::array::BooleanArray = d.iter().map(|v| Some(v == Some(day("2026-03-01")))).collect();
+        arrow::compute::filter_record_batch(b, &keep).unwrap()
+    }).collect();
+    let a = arrow::util::pretty::pretty_format_batches(&many_rows).unwrap().to_string();
+    let b = arrow::util::pretty::pretty_format_batches(&one).unwrap().to_string();
+    assert_eq!(a, b, "a date's features must not depend on which other dates are built with it");
+    let total: usize = many.iter().map(|b| b.num_rows()).sum();
+    assert!(total > 4 * 1000, "{total}");
+    let cols = many[0].num_columns();
+    assert!(cols >= 32, "{cols} columns");
+    let _ = many[0].column(0).len();
+}

@@ -1,0 +1,8 @@
+//! The integration tests: one binary, sharing one generated company and one
+//! trained model (see `common`).
+
+mod common;
+mod contract;
+mod features;
+mod model;
+mod score;

@@ -1,0 +1,267 @@
+//! Training: quality on the default company, parity with Python LightGBM,
+//! censoring, monotone horizons, determinism, the promotion gate, the
+//! feature-hash refusal and the cold start.
+
+use healthscore::model::card::{Card, Kind};
+use healthscore::model::lgbm;
+use healthscore::model::shap::Ensemble;
+use healthscore::model::train::Label;
+
+use crate::common::*;
+
+fn card(models: &std::path::Path, version: &str) -> Card {
+    serde_json::from_str(&std::fs::read_to_string(models.join("churn").join(version).join("card.json")).unwrap()).unwrap()
+}
+
+fn current(models: &std::path::Path) -> String {
+    std::fs::read_to_string(models.join("churn/current")).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_model_beats_the_rules_baseline_and_is_calibrated() {
+    let c = company();
+    let card = card(&c.models, &current(&c.models));
+    assert_eq!(card.kind, Kind::Lightgbm);
+    let m = &card.metrics["churn_90d"];
+    let model = m.model.as_ref().unwrap();
+    let (auc, rules) = (model.auc.unwrap(), m.rules.auc.unwrap());
+    assert!(auc >= rules + 0.05, "90-day AUC {auc:.3} vs rules {rules:.3}");
+    let cal = model.calibration_error.unwrap();
+    assert!(cal <= 0.03, "calibration error {cal:.4}");
+    assert_eq!(model.calibration.len(), 10);
+    // the card records what a data team needs to trust it
+    assert_eq!(card.feature_set.version, "v1");
+    assert_eq!(card.feature_set.hash.len(), 64);
+    assert!(card.train.rows > 0 && card.validation.rows > 0 && card.test.rows > 0);
+    assert!(card.train.to < card.validation.from && card.validation.to < card.test.from);
+    assert!(!card.importance.is_empty());
+    // model_metrics is written by train, partitioned by model version
+    let mm = c.dir.join("out/model_metrics").join(format!("model_version={}", card.version)).join("part-0.parquet");
+    let rows: usize = read_parquet(&mm).iter().map(|b| b.num_rows()).sum();
+    assert!(rows > 40, "{rows}");
+}
+
+fn read_csv(path: &std::path::Path) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(|v| if v.is_empty() { f64::NAN } else { v.parse().unwrap() }).collect())
+        .collect()
+}
+
+fn trees(model: &str) -> String {
+    let start = model.find("Tree=0").unwrap();
+    let end = model.find("end of trees").unwrap();
+    model[start..end].to_string()
+}
+
+#[test]
+fn lightgbm_parity_with_python() {
+    let dir = repo().join("tests/fixtures/parity");
+    let params: lgbm::Params = serde_json::from_str(&std::fs::read_to_string(dir.join("params.json")).unwrap()).unwrap();
+    let train = read_csv(&dir.join("train.csv"));
+    let x: Vec<f64> = train.iter().flat_map(|r| r[..6].to_vec()).collect();
+    let y: Vec<f32> = train.iter().map(|r| r[6] as f32).collect();
+    let names: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
+    let trained = lgbm::train(&params, &names, &lgbm::Data { x: &x, y: &y, n_features: 6 }, None, 0).unwrap();
+    // trees first: the same splits, thresholds and leaf values as Python's
+    let python = std::fs::read_to_string(dir.join("model.txt")).unwrap();
+    assert_eq!(trees(&trained.model_text), trees(&python), "trees differ from Python lightgbm 4.7");
+    let test: Vec<f64> = read_csv(&dir.join("test.csv")).into_iter().flatten().collect();
+    let expected: Vec<f64> = std::fs::read_to_string(dir.join("expected.csv")).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    let p = lgbm::Predictor::load(&trained.model_text, 1).unwrap().predict(&test).unwrap();
+    assert_eq!(p.len(), expected.len());
+    for (i, (a, b)) in p.iter().zip(&expected).enumerate() {
+        assert!((a - b).abs() <= 1e-6, "row {i}: {a} vs python {b}");
+    }
+}
+
+#[test]
+fn tree_shap_matches_lightgbm_predict_contrib_on_every_row() {
+    // the parity model has NaN, zeros and a categorical with unseen values
+    let dir = repo().join("tests/fixtures/parity");
+    let model = std::fs::read_to_string(dir.join("model.txt")).unwrap();
+    let test: Vec<f64> = read_csv(&dir.join("test.csv")).into_iter().flatten().collect();
+    check_shap(&model, &test, 6);
+    // and the trained churn model, on the company's rows plus edge rows
+    let c = company();
+    let v = current(&c.models);
+    let m = std::fs::read_to_string(c.models.join("churn").join(&v).join("model.txt")).unwrap();
+    let ens = Ensemble::parse(&m).unwrap();
+    let w = ens.n_features;
+    let mut x = Vec::new();
+    for i in 0..400 {
+        for j in 0..w {
+            x.push(match (i % 4, j % 5) {
+                (0, 0) => f64::NAN,
+                (1, _) if j % 3 == 0 => 0.0,
+                (2, 1) => -1.0,
+                _ => ((i * 31 + j * 17) % 97) as f64 / 7.0,
+            });
+        }
+    }
+    // unseen categories (large codes) in the categorical columns
+    let card = card(&c.models, &v);
+    for name in &card.categorical {
+        let j = card.features.iter().position(|f| f == name).unwrap();
+        for i in 0..400 {
+            if i % 3 == 0 {
+                x[i * w + j] = 57.0;
+            }
+        }
+    }
+    check_shap(&m, &x, w);
+}
+
+fn check_shap(model: &str, x: &[f64], w: usize) {
+    let ens = Ensemble::parse(model).unwrap();
+    assert_eq!(ens.n_features, w);
+    let ours = ens.contributions(x);
+    let reference = ens.contributions_recursive(x);
+    let lgb = lgbm::Predictor::load(model, 2).unwrap().contributions(x).unwrap();
+    assert_eq!(ours.len(), lgb.len());
+    for (i, ((a, b), r)) in ours.iter().zip(&lgb).zip(&reference).enumerate() {
+        assert!((a - b).abs() <= 1e-6, "value {i} (row {}, column {}): ours {a} vs LightGBM {b}", i / (w + 1), i % (w + 1));
+        assert!((a - r).abs() <= 1e-9, "value {i}: table {a} vs recursive {r}");
+    }
+    // contributions sum to the raw score
+    for (row, phi) in x.chunks(w).zip(ours.chunks(w + 1)) {
+        let s: f64 = phi.iter().sum();
+        assert!((s - ens.raw(row)).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn an_unobserved_horizon_is_never_a_negative_label() {
+    let l = Label { days_to_churn: None, expanded: false, observed_days: 45 };
+    assert_eq!(l.churned_within(30), Some(false));
+    assert_eq!(l.churned_within(60), None);
+    assert_eq!(l.churned_within(90), None);
+    let churned = Label { days_to_churn: Some(20), expanded: false, observed_days: 45 };
+    assert_eq!(churned.churned_within(30), Some(true));
+    // a churn seen early does not make a censored horizon positive either
+    assert_eq!(churned.churned_within(90), None);
+    assert_eq!(Label { days_to_churn: None, expanded: true, observed_days: 80 }.expanded_within(90), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_near_the_export_day_are_censored_in_the_real_frame() {
+    let c = company();
+    let cfg = healthscore::config::Config::load(&c.config).unwrap();
+    let engine = healthscore::engine::Engine::open(&cfg).await.unwrap();
+    let dates = vec![chrono::NaiveDate::from_ymd_opt(2026, 9, 15).unwrap(), chrono::NaiveDate::from_ymd_opt(2026, 5, 1).unwrap()];
+    let data = healthscore::model::train::load(&engine, &cfg, &dates).await.unwrap();
+    let mut late = 0;
+    for (i, l) in data.labels.iter().enumerate() {
+        if data.frame.as_of[i] == day("2026-09-15") {
+            late += 1;
+            assert_eq!(l.observed_days, 47);
+            assert_eq!(l.churned_within(90), None);
+            assert_eq!(l.churned_within(60), None);
+            assert!(l.churned_within(30).is_some());
+        } else {
+            assert!(l.churned_within(90).is_some());
+        }
+    }
+    assert!(late > 1000);
+    assert!(data.labels.iter().any(|l| l.churned_within(90) == Some(true)));
+}
+
+#[test]
+fn training_is_deterministic_for_a_seed() {
+    let c = company();
+    let dir = scratch("determinism");
+    let models = dir.join("models");
+    let cfg = config_for(&dir, &c.data, &models, "");
+    for _ in 0..2 {
+        let r = hs(&["train", "-c", cfg.to_str().unwrap(), "--force"]);
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+    let a = std::fs::read(models.join("churn/v1/model.txt")).unwrap();
+    let b = std::fs::read(models.join("churn/v2/model.txt")).unwrap();
+    assert!(a == b, "same data and seed gave different models");
+    let a = std::fs::read(models.join("churn/v1/expansion.txt")).unwrap();
+    let b = std::fs::read(models.join("churn/v2/expansion.txt")).unwrap();
+    assert!(a == b);
+}
+
+#[test]
+fn a_worse_model_is_not_promoted_unless_forced() {
+    let c = company();
+    let dir = scratch("promotion");
+    let models = dir.join("models");
+    copy_dir(&c.models, &models);
+    let before = current(&models);
+    let cfg = config_for(&dir, &c.data, &models, "training:\n  lightgbm: { num_iterations: 3, num_leaves: 2, learning_rate: 0.01 }\n");
+    let r = hs(&["train", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let versions = healthscore_versions(&models);
+    let new = versions.last().unwrap().clone();
+    assert_ne!(new, before);
+    let card = card(&models, &new);
+    let p = card.promotion.unwrap();
+    assert!(!p.promoted, "{p:?}");
+    assert!(p.current_auc_90d.unwrap() > p.new_auc_90d.unwrap());
+    assert_eq!(current(&models), before, "the current model must stay");
+    let r = hs(&["train", "-c", cfg.to_str().unwrap(), "--force"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_ne!(current(&models), before);
+}
+
+fn healthscore_versions(models: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<u32> = std::fs::read_dir(models.join("churn"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix('v')?.parse().ok())
+        .collect();
+    v.sort();
+    v.into_iter().map(|n| format!("v{n}")).collect()
+}
+
+#[test]
+fn scoring_with_a_model_built_on_another_feature_hash_is_refused() {
+    let c = company();
+    let dir = scratch("hash");
+    let sql = dir.join("sql");
+    copy_dir(&repo().join("sql"), &sql);
+    let f = sql.join("features/v1/int_billing.sql");
+    let text = std::fs::read_to_string(&f).unwrap() + "\n-- an edit to a released feature set\n";
+    std::fs::write(&f, text).unwrap();
+    let cfg = config_for(&dir, &c.data, &c.models, "");
+    let yaml = std::fs::read_to_string(&cfg).unwrap().replace(&repo().join("sql").display().to_string(), &sql.display().to_string());
+    std::fs::write(&cfg, yaml).unwrap();
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("was trained on feature set `v1` with hash") && r.stderr.contains("frozen"), "{}", r.stderr);
+    assert!(!dir.join("out/account_scores").exists());
+}
+
+#[test]
+fn too_few_churns_fall_back_to_the_rules_score_with_the_same_schema() {
+    let c = company();
+    let dir = scratch("cold-start");
+    let models = dir.join("models");
+    let cfg = config_for(&dir, &c.data, &models, "training:\n  min_churn_examples: 100000\n");
+    let r = hs(&["train", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("cold start"), "{}", r.stdout);
+    let card = card(&models, "v1");
+    assert_eq!(card.kind, Kind::Rules);
+    assert!(card.metrics["churn_90d"].model.is_none());
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let rules = read_parquet(&dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
+    // the fixture's model-based table has the same schema
+    let dir2 = scratch("cold-start-model");
+    let cfg2 = config_for(&dir2, &c.data, &c.models, "");
+    let r = hs(&["score", "-c", cfg2.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let model = read_parquet(&dir2.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
+    assert_eq!(rules[0].schema(), model[0].schema());
+    let mv = healthscore::model::frame::strings(&rules[0], "model_version").unwrap();
+    assert!(mv[0].as_deref().unwrap().ends_with("(rules)"), "{mv:?}");
+    let h = healthscore::model::frame::floats(&rules[0], "health_score").unwrap();
+    assert!(h.iter().all(|v| (0.0..=100.0).contains(v)));
+    let reasons = healthscore::model::frame::strings(&rules[0], "recommended_action").unwrap();
+    assert!(reasons.iter().all(|r| r.is_some()));
+}

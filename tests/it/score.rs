@@ -1,0 +1,202 @@
+//! Scoring and the results tables: reruns give the same bytes, a crash
+//! between staging and publishing leaves readers on the previous partition,
+//! reasons find the planted causes, horizons are monotone, overrides expire,
+//! and deltas and days in tier follow earlier runs.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
+use healthscore::model::frame::{floats, strings};
+
+use crate::common::*;
+
+fn scores(out: &std::path::Path, as_of: &str) -> Vec<arrow::array::RecordBatch> {
+    read_parquet(&out.join(format!("account_scores/as_of={as_of}/part-0.parquet")))
+}
+
+#[test]
+fn a_rerun_with_the_same_as_of_writes_identical_bytes() {
+    let c = company();
+    let dir = scratch("rerun");
+    let cfg = config_for(&dir, &c.data, &c.models, "");
+    let path = dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet"));
+    let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let first = std::fs::read(&path).unwrap();
+    let drivers = std::fs::read(dir.join(format!("out/score_drivers/as_of={EXPORT_DATE}/part-0.parquet"))).unwrap();
+    let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(first == std::fs::read(&path).unwrap(), "account_scores changed between identical runs");
+    assert!(drivers == std::fs::read(dir.join(format!("out/score_drivers/as_of={EXPORT_DATE}/part-0.parquet"))).unwrap());
+    // one manifest per run, with stages, counts, model and feature hash
+    let runs: Vec<_> = std::fs::read_dir(dir.join("out/runs")).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 2);
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(runs[0].path()).unwrap()).unwrap();
+    assert_eq!(m["status"], "success");
+    assert_eq!(m["as_of"], EXPORT_DATE);
+    assert!(m["feature_hash"].as_str().unwrap().len() == 64);
+    assert!(m["tables"].as_array().unwrap().iter().any(|t| t["table"] == "account_scores" && t["rows"].as_u64().unwrap() > 1000));
+}
+
+#[test]
+fn a_crash_between_staging_and_publishing_leaves_the_previous_partition() {
+    let c = company();
+    let dir = scratch("crash");
+    let data = dir.join("data");
+    copy_dir(&c.data, &data);
+    let cfg = config_for(&dir, &data, &c.models, "");
+    let path = dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet"));
+    let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let previous = std::fs::read(&path).unwrap();
+    // change the input so that a new run would write different scores
+    let ov = data.join("overrides");
+    std::fs::remove_dir_all(&ov).unwrap();
+    let r = hs_env(&["run", "-c", cfg.to_str().unwrap()], &[("HEALTHSCORE_FAULT", "after_stage")]);
+    assert_ne!(r.code, 0, "the injected crash must kill the run: {}", r.all());
+    assert!(std::fs::read(&path).unwrap() == previous, "readers must still see the previous, complete partition");
+    assert!(read_parquet(&path)[0].num_rows() > 1000);
+    assert!(dir.join("out/_staging").exists(), "the staged files were left by the crash");
+    // the rerun takes over the dead run's lock, clears the staging and publishes
+    let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(std::fs::read(&path).unwrap() != previous);
+    assert!(!dir.join("out/_staging").exists());
+    assert!(!dir.join("out/_lock").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasons_name_the_planted_cause_for_most_churners() {
+    let c = company();
+    let cfg = healthscore::config::Config::load(&c.config).unwrap();
+    let engine = healthscore::engine::Engine::open(&cfg).await.unwrap();
+    let (model, fs) = healthscore::score::current_model(&engine, &cfg).await.unwrap();
+    // out of time: 90 days before the export, with a model trained on earlier snapshots
+    let as_of = engine.export_date - chrono::Days::new(90);
+    assert!(model.card.test.to.as_str() <= as_of.to_string().as_str());
+    let scored = healthscore::score::score(&engine, &cfg, &model, &fs, as_of).await.unwrap();
+    let f = healthscore::score::fidelity(&engine, &scored, 90).await.unwrap().unwrap();
+    assert!(f.judged >= 15, "{f:?}");
+    assert!(f.share() >= 0.8, "planted cause among the top-3 risk reasons for {}/{} churners", f.hits, f.judged);
+    // horizons are monotone on every scored row
+    for r in &scored.rows {
+        assert!(r.p_churn.windows(2).all(|w| w[0] <= w[1]), "{} {:?}", r.account_id, r.p_churn);
+        assert!((0.0..=100.0).contains(&r.health));
+        assert!(r.risk.len() <= 3 && r.positive.len() <= 2);
+    }
+    // reasons point the way their direction says
+    let some = scored.rows.iter().find(|r| r.risk.iter().any(|(f, _)| f == "seat_utilization"));
+    if let Some(r) = some {
+        assert!(r.risk.iter().any(|(_, t)| t.starts_with("Only")));
+    }
+}
+
+#[test]
+fn overrides_apply_until_they_expire() {
+    let c = company();
+    let dir = scratch("overrides");
+    let data = dir.join("data");
+    copy_dir(&c.data, &data);
+    std::fs::remove_dir_all(data.join("overrides")).unwrap();
+    // three accounts that are customers on the export day
+    let mut active = Vec::new();
+    for f in std::fs::read_dir(data.join("accounts")).unwrap().flatten() {
+        for b in read_parquet(&f.path()) {
+            let id = strings(&b, "account_id").unwrap();
+            let arr = floats(&b, "arr").unwrap();
+            active.extend((0..b.num_rows()).filter(|i| arr[*i] > 0.0).map(|i| id[i].clone().unwrap()));
+        }
+    }
+    active.sort();
+    let ids: Vec<&str> = active.iter().take(3).map(String::as_str).collect();
+    let t = |d: &str| day(d) as i64 * 86_400_000_000;
+    write_parquet(
+        &data.join("overrides/part-0.parquet"),
+        vec![
+            ("account_id", Arc::new(StringArray::from(ids.clone())) as ArrayRef),
+            ("tier", Arc::new(StringArray::from(vec![Some("red"), Some("red"), None])) as ArrayRef),
+            ("score", Arc::new(Float64Array::from(vec![None, None, Some(12.0)])) as ArrayRef),
+            ("reason", Arc::new(StringArray::from(vec!["CEO escalation", "old", "manual"])) as ArrayRef),
+            ("author", Arc::new(StringArray::from(vec!["ana@v.example"; 3])) as ArrayRef),
+            ("created_at", Arc::new(TimestampMicrosecondArray::from(vec![t("2026-10-20"), t("2026-08-01"), t("2026-10-25")]).with_timezone("UTC")) as ArrayRef),
+            // the second expired before the scoring date
+            ("expires_at", Arc::new(TimestampMicrosecondArray::from(vec![t("2026-12-01"), t("2026-09-01"), t("2026-11-15")]).with_timezone("UTC")) as ArrayRef),
+        ],
+    );
+    let cfg = config_for(&dir, &data, &c.models, "");
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let b = &scores(&dir.join("out"), EXPORT_DATE)[0];
+    let id = strings(b, "account_id").unwrap();
+    let tier = strings(b, "tier").unwrap();
+    let model_tier = strings(b, "model_tier").unwrap();
+    let health = floats(b, "health_score").unwrap();
+    let model_health = floats(b, "model_health_score").unwrap();
+    let applied = b.column_by_name("override_applied").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().clone();
+    let reason = strings(b, "override_reason").unwrap();
+    let row = |a: &str| id.iter().position(|x| x.as_deref() == Some(a)).unwrap();
+    let (a, e, s) = (row(ids[0]), row(ids[1]), row(ids[2]));
+    assert_eq!(tier[a].as_deref(), Some("red"));
+    assert!(applied.value(a));
+    assert_eq!(reason[a].as_deref(), Some("CEO escalation"));
+    assert!(!applied.value(e), "an expired override must not apply");
+    assert_eq!(tier[e], model_tier[e]);
+    assert_eq!(health[s], 12.0);
+    assert_eq!(tier[s].as_deref(), Some("red"));
+    assert_ne!(model_health[s], 12.0, "the model's own score stays in its column");
+    assert_eq!(applied.iter().filter(|v| *v == Some(true)).count(), 2);
+}
+
+#[test]
+fn deltas_and_days_in_tier_follow_three_consecutive_runs() {
+    let c = company();
+    let dir = scratch("history");
+    let cfg = config_for(&dir, &c.data, &c.models, "");
+    let out = dir.join("out");
+    let dates = ["2026-09-24", "2026-10-01", "2026-10-31"];
+    for d in dates {
+        let r = hs(&["run", "-c", cfg.to_str().unwrap(), "--as-of", d]);
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+    let load = |d: &str| {
+        let b = &scores(&out, d)[0];
+        let ids = strings(b, "account_id").unwrap();
+        let h = floats(b, "health_score").unwrap();
+        let t = strings(b, "tier").unwrap();
+        let d7 = floats(b, "score_delta_7d").unwrap();
+        let d30 = floats(b, "score_delta_30d").unwrap();
+        let dit = floats(b, "days_in_tier").unwrap();
+        ids.into_iter()
+            .enumerate()
+            .map(|(i, id)| (id.unwrap(), (h[i], t[i].clone().unwrap(), d7[i], d30[i], dit[i])))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let (r1, r2, r3) = (load(dates[0]), load(dates[1]), load(dates[2]));
+    let mut same = 0;
+    let mut changed = 0;
+    for (id, (h2, t2, d7, _, dit2)) in &r2 {
+        let Some((h1, t1, _, _, dit1)) = r1.get(id) else { continue };
+        assert!((d7 - (h2 - h1)).abs() < 0.051, "{id}: delta_7d {d7} vs {h2} - {h1}");
+        assert_eq!(*dit1, 0.0, "the first run has no history");
+        if t1 == t2 {
+            assert_eq!(*dit2, 7.0, "{id}");
+            same += 1;
+        } else {
+            assert_eq!(*dit2, 0.0, "{id}");
+        }
+    }
+    for (id, (h3, t3, d7, d30, dit3)) in &r3 {
+        // no run 7–13 days before the third, one exactly 30 days before
+        assert!(d7.is_nan(), "{id}");
+        if let Some((h2, t2, _, _, dit2)) = r2.get(id) {
+            assert!((d30 - (h3 - h2)).abs() < 0.051);
+            if t2 == t3 {
+                assert_eq!(*dit3, dit2 + 30.0);
+            } else {
+                assert_eq!(*dit3, 0.0);
+                changed += 1;
+            }
+        }
+    }
+    assert!(same > 500 && changed > 0, "same {same}, changed {changed}");
+}
