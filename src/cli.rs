@@ -47,6 +47,35 @@ pub enum Cmd {
     Run(ScoreArgs),
     /// Generate a sample company (if absent), train, score and summarise.
     Demo(Common),
+    /// Send changed scores to the configured CRM destinations.
+    Sync(SyncArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The scores partition to send (default: the newest).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// Print the plan and a sample of field changes; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create the custom fields (HubSpot) or check them (Salesforce); send nothing.
+    #[arg(long)]
+    pub setup: bool,
+    /// Ignore the acknowledged state: send every record.
+    #[arg(long)]
+    pub full_resync: bool,
+    /// Send even stale scores or a suspicious share of tier changes.
+    #[arg(long)]
+    pub force: bool,
+    /// Only this destination.
+    #[arg(long)]
+    pub destination: Option<String>,
+    /// `json` prints the dry-run plan as JSON (for CI gating).
+    #[arg(long, default_value = "text")]
+    pub output: String,
 }
 
 #[derive(Args, Debug)]
@@ -146,6 +175,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
             run_job(&cfg, a.as_of, "run").await.map(|_| ExitCode::SUCCESS)
         }
         Cmd::Demo(c) => demo(&c).await,
+        Cmd::Sync(a) => sync(a).await,
         Cmd::Train(a) => {
             let cfg = Config::load(&a.common.config)?;
             let engine = validate(&cfg).await?;
@@ -325,6 +355,7 @@ async fn timed<T, F: std::future::Future<Output = Result<T>>>(
 /// `score` and `run`: under the output lock, validate, score, write the
 /// tables atomically and record the run; `run` then syncs.
 pub async fn run_job(cfg: &Config, as_of: Option<NaiveDate>, command: &str) -> Result<crate::score::Scored> {
+    let do_sync = command == "run" && !cfg.destinations.is_empty();
     let run_id = crate::output::new_run_id();
     let stores = crate::engine::store::Stores::new(cfg.storage.clone());
     let lock = crate::output::Lock::acquire(&stores, cfg, &run_id, command).await?;
@@ -336,7 +367,27 @@ pub async fn run_job(cfg: &Config, as_of: Option<NaiveDate>, command: &str) -> R
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ..Default::default()
     };
-    let result = job_stages(cfg, as_of, &out, &mut manifest).await;
+    let mut result = job_stages(cfg, as_of, &out, &mut manifest).await;
+    if do_sync {
+        if let Ok(scored) = &result {
+            let opts = crate::sync::Options::default();
+            let synced = timed(&mut manifest, "sync", crate::sync::sync(cfg, &stores, &out, Some(scored.as_of), &opts), |d| match d {
+                crate::sync::Done::Synced(r) => r.iter().map(|r| format!("{} {}", r.destination, r.status)).collect::<Vec<_>>().join(", "),
+                _ => String::new(),
+            })
+            .await;
+            let verdict = synced.and_then(|d| match d {
+                crate::sync::Done::Synced(r) => {
+                    print_sync(&r);
+                    crate::sync::verdict(&r)
+                }
+                _ => Ok(()),
+            });
+            if let Err(e) = verdict {
+                result = Err(e);
+            }
+        }
+    }
     manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match &result {
         Ok(_) => manifest.status = "success".into(),
@@ -492,4 +543,65 @@ fn print_demo_summary(cfg: &Config, card: &crate::model::card::Card, s: &crate::
         println!("  {}", cfg.output_table(t));
     }
     println!("  runs/ (one JSON manifest per run)   models: {}", cfg.models_dir.join(&format!("{}/", cfg.model_name)));
+}
+
+fn print_sync(reports: &[crate::sync::Report]) {
+    for r in reports {
+        let c = &r.counts;
+        println!(
+            "sync {}: {} — {} records: {} unchanged, {} sent, {} acknowledged, {} rejected, {} not delivered; {} requests, {} retried",
+            r.destination, r.status, c.records, c.unchanged, c.sent, c.acknowledged, c.rejected, c.not_delivered, c.requests, c.retried
+        );
+        for x in r.rejections.iter().take(5) {
+            println!("  rejected {} ({}): {} {}", x.key, x.account_id, x.code, x.message);
+        }
+    }
+}
+
+async fn sync(a: SyncArgs) -> Result<ExitCode> {
+    let cfg = Config::load(&a.common.config)?;
+    if a.output != "text" && a.output != "json" {
+        return Err(Error::Usage(format!("`--output {}`: use text or json", a.output)));
+    }
+    let run_id = crate::output::new_run_id();
+    let stores = crate::engine::store::Stores::new(cfg.storage.clone());
+    let opts = crate::sync::Options { dry_run: a.dry_run, setup: a.setup, full_resync: a.full_resync, force: a.force, destination: a.destination.clone() };
+    let out = crate::output::Output::open(&stores, &cfg, &run_id)?;
+    // a dry run reads only; everything else holds the run lock
+    let lock = if a.dry_run { None } else { Some(crate::output::Lock::acquire(&stores, &cfg, &run_id, "sync").await?) };
+    let done = crate::sync::sync(&cfg, &stores, &out, a.as_of, &opts).await;
+    if let Some(l) = lock {
+        l.release().await?;
+    }
+    match done? {
+        crate::sync::Done::Plans(plans) => {
+            if a.output == "json" {
+                println!("{}", serde_json::to_string_pretty(&plans).map_err(|e| Error::other("plan", e))?);
+            } else {
+                for p in &plans {
+                    println!(
+                        "dry run {} (scores of {}): {} records → {} new, {} changed, {} unchanged; {} tier changes; {} without a key, {} duplicate keys",
+                        p.destination, p.as_of, p.records, p.new, p.changed, p.unchanged, p.tier_changes, p.skipped_no_key, p.duplicate_keys
+                    );
+                    for (k, f, o, n) in &p.sample {
+                        println!("  {k}  {f}: {:?} → {:?}", o, n);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::sync::Done::Setup(reports) => {
+            for (d, lines) in reports {
+                for l in lines {
+                    println!("{d}: {l}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::sync::Done::Synced(reports) => {
+            print_sync(&reports);
+            crate::sync::verdict(&reports)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

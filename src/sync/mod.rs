@@ -1,1 +1,920 @@
-//! (filled in by later stages)
+//! Reverse ETL: scores to CRM fields, diffed, batched, rate-limited, retried
+//! and resumable.
+//!
+//! As in vector's sinks, a destination holds only what differs per CRM
+//! (`Destination`: request building, reading the response per record, the
+//! read-only healthcheck, field setup); this module is the one driver that
+//! diffs against the acknowledged state, batches, runs batches concurrently
+//! under the rate limit, retries with backoff and full jitter, bisects a
+//! batch rejected as a whole, stops cleanly on a daily limit, and records
+//! acks, rejections (`sync_rejections`) and counts (`sync_log`).
+//!
+//! A record counts as synced only once the CRM acknowledged it. Values are
+//! compared and sent in their canonical text (numbers as the table rounds
+//! them), so float noise never resends a record.
+
+pub mod hubspot;
+pub mod http;
+pub mod salesforce;
+pub mod state;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::config::raw::RawDestination;
+use crate::engine::store::Stores;
+use crate::error::{Error, Result};
+use crate::output::Output;
+use http::{Auth, RateLimit};
+use state::Values;
+
+/// A value as it leaves the results table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Num(f64),
+    Text(String),
+    Bool(bool),
+    /// Days since 1970-01-01.
+    Date(i32),
+}
+
+impl Value {
+    /// The canonical text: what is diffed, and what HubSpot receives.
+    pub fn text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Num(v) => {
+                if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", *v as i64) } else { format!("{v}") }
+            }
+            Value::Text(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Date(d) => crate::generate::sim::date(*d).to_string(),
+        }
+    }
+}
+
+/// One CRM record to write.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub account_id: String,
+    /// The record id, or the unique/external id value.
+    pub key: String,
+    /// CRM property → value.
+    pub values: BTreeMap<String, Value>,
+}
+
+impl Record {
+    pub fn texts(&self) -> Values {
+        self.values.iter().map(|(k, v)| (k.clone(), v.text())).collect()
+    }
+}
+
+/// How the CRM answered one record.
+#[derive(Debug, Clone)]
+pub enum RecordResult {
+    Acked,
+    Rejected { code: String, message: String, field: Option<String> },
+}
+
+/// How the CRM answered a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// One result per record of the batch, in order.
+    PerRecord(Vec<RecordResult>),
+    /// The whole batch was refused for what some record holds: bisect.
+    Invalid { code: String, message: String },
+    /// Try again later (429, 5xx, 423, timeouts).
+    Transient { retry_after: Option<Duration>, why: String },
+    /// A daily limit: stop, save state, exit 4.
+    DailyLimit(String),
+    /// The session expired: get a new token and retry.
+    Reauth,
+    /// The run cannot go on (a bad token, a missing scope, an unknown object).
+    Fatal(String),
+}
+
+/// A request a destination wants sent.
+pub struct Request {
+    pub method: reqwest::Method,
+    pub url: String,
+    pub body: Option<serde_json::Value>,
+}
+
+/// What differs per CRM.
+pub trait Destination: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn kind(&self) -> &'static str;
+    /// The most records one request may carry.
+    fn max_batch(&self) -> usize;
+    /// The request writing `batch` (base URL from the token exchange, if any).
+    fn request(&self, base: &str, batch: &[Record]) -> Request;
+    /// Reads the CRM's answer to `request(batch)`.
+    fn classify(&self, status: u16, retry_after: Option<Duration>, body: &str, batch: &[Record]) -> Outcome;
+    /// A read-only request that behaves like real traffic.
+    fn healthcheck(&self, base: &str) -> Request;
+}
+
+/// Resolved settings shared by every destination.
+pub struct Settings {
+    pub name: String,
+    pub base_url: String,
+    pub batch_size: usize,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub rate: (u32, f64),
+    /// result column → CRM property
+    pub fields: Vec<(String, String)>,
+    /// result column holding the match key
+    pub key_column: String,
+    pub auth: Auth,
+}
+
+fn cfg_err(d: &RawDestination, msg: String) -> Error {
+    Error::Config(format!("destination `{}`: {msg}", d.name))
+}
+
+pub struct Built {
+    pub dest: Arc<dyn DestinationDyn>,
+    pub settings: Settings,
+    pub raw: RawDestination,
+}
+
+/// Object-safe view of a destination (the driver is not generic).
+pub trait DestinationDyn: Destination {}
+impl<T: Destination> DestinationDyn for T {}
+
+/// Columns `account_scores` offers to map.
+pub fn build(d: &RawDestination, columns: &[String]) -> Result<Built> {
+    let (default_url, max_batch, default_rate) = match d.kind.as_str() {
+        "hubspot" => ("https://api.hubapi.com", 100usize, (100u32, 10.0)),
+        "salesforce" => ("", 200, (25, 1.0)),
+        other => return Err(cfg_err(d, format!("unknown kind `{other}`; use hubspot or salesforce"))),
+    };
+    let base_url = d.base_url.clone().unwrap_or_else(|| default_url.to_string());
+    if base_url.is_empty() && d.oauth.is_none() {
+        return Err(cfg_err(d, "`base_url` is required (your instance URL, e.g. https://acme.my.salesforce.com)".into()));
+    }
+    if !base_url.is_empty() {
+        url::Url::parse(&base_url).map_err(|e| cfg_err(d, format!("`base_url` `{base_url}`: {e}")))?;
+    }
+    if d.fields.is_empty() {
+        return Err(cfg_err(d, "`fields` maps no column".into()));
+    }
+    for c in d.fields.keys().chain(std::iter::once(&d.match_.column)) {
+        if !columns.contains(c) {
+            return Err(cfg_err(d, format!("`{c}` is not a column of account_scores; use one of {}", columns.join(", "))));
+        }
+    }
+    let batch_size = d.batch_size.unwrap_or(max_batch);
+    if batch_size == 0 || batch_size > max_batch {
+        return Err(cfg_err(d, format!("`batch_size` must be 1..={max_batch} for {}", d.kind)));
+    }
+    let rate = d.rate_limit.as_ref().map(|r| (r.requests, r.per_seconds)).unwrap_or(default_rate);
+    if rate.0 == 0 || !(rate.1 > 0.0) {
+        return Err(cfg_err(d, "`rate_limit` needs requests > 0 and per_seconds > 0".into()));
+    }
+    let auth = match (&d.token_env, &d.oauth) {
+        (Some(env), None) => Auth::Token { env: env.clone() },
+        (None, Some(o)) => Auth::ClientCredentials {
+            token_url: o.token_url.clone(),
+            id_env: o.client_id_env.clone(),
+            secret_env: o.client_secret_env.clone(),
+            cached: Default::default(),
+        },
+        (Some(_), Some(_)) => return Err(cfg_err(d, "give `token_env` or `oauth`, not both".into())),
+        (None, None) => return Err(cfg_err(d, "`token_env` names the environment variable holding the token".into())),
+    };
+    let fields: Vec<(String, String)> = d.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, p) in &fields {
+        if !seen.insert(p) {
+            return Err(cfg_err(d, format!("two columns map to the CRM field `{p}`")));
+        }
+    }
+    let dest: Arc<dyn DestinationDyn> = match d.kind.as_str() {
+        "hubspot" => Arc::new(hubspot::HubSpot::new(d).map_err(|m| cfg_err(d, m))?),
+        _ => Arc::new(salesforce::Salesforce::new(d).map_err(|m| cfg_err(d, m))?),
+    };
+    Ok(Built {
+        dest,
+        settings: Settings {
+            name: d.name.clone(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            batch_size,
+            concurrency: d.concurrency.unwrap_or(4).clamp(1, 32),
+            timeout: Duration::from_secs_f64(d.timeout_seconds.unwrap_or(30.0).max(0.1)),
+            max_retries: d.max_retries.unwrap_or(8),
+            rate,
+            fields,
+            key_column: d.match_.column.clone(),
+            auth,
+        },
+        raw: d.clone(),
+    })
+}
+
+// ---- records from account_scores --------------------------------------------
+
+fn cell(batch: &RecordBatch, col: &str, i: usize) -> Value {
+    let Some(a) = batch.column_by_name(col) else { return Value::Null };
+    if a.is_null(i) {
+        return Value::Null;
+    }
+    match a.data_type() {
+        DataType::Float64 => Value::Num(a.as_primitive::<arrow::datatypes::Float64Type>().value(i)),
+        DataType::Int64 => Value::Num(a.as_primitive::<arrow::datatypes::Int64Type>().value(i) as f64),
+        DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
+        DataType::Date32 => Value::Date(a.as_primitive::<arrow::datatypes::Date32Type>().value(i)),
+        DataType::List(_) => {
+            let l = a.as_list::<i32>().value(i);
+            let s = arrow::compute::cast(&l, &DataType::Utf8).unwrap();
+            let s = s.as_string::<i32>();
+            Value::Text((0..s.len()).filter(|j| !s.is_null(*j)).map(|j| s.value(j)).collect::<Vec<_>>().join("\n"))
+        }
+        _ => {
+            let s = arrow::compute::cast(&a.slice(i, 1), &DataType::Utf8).unwrap();
+            Value::Text(s.as_string::<i32>().value(0).to_string())
+        }
+    }
+}
+
+pub struct Source {
+    pub as_of: chrono::NaiveDate,
+    pub records: Vec<Record>,
+    pub skipped_no_key: usize,
+    /// Records sharing a key with an earlier one: (record, the account it clashes with).
+    pub duplicate_keys: Vec<(Record, String)>,
+}
+
+pub fn records(batches: &[RecordBatch], s: &Settings, as_of: chrono::NaiveDate) -> Source {
+    let mut out = Source { as_of, records: vec![], skipped_no_key: 0, duplicate_keys: vec![] };
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for b in batches {
+        for i in 0..b.num_rows() {
+            let account_id = cell(b, "account_id", i).text();
+            let key = cell(b, &s.key_column, i).text();
+            if key.trim().is_empty() {
+                out.skipped_no_key += 1;
+                continue;
+            }
+            let values = s.fields.iter().map(|(c, p)| (p.clone(), cell(b, c, i))).collect();
+            let r = Record { account_id: account_id.clone(), key: key.clone(), values };
+            match seen.get(&key) {
+                Some(first) => out.duplicate_keys.push((r, first.clone())),
+                None => {
+                    seen.insert(key, account_id);
+                    out.records.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---- the plan ----------------------------------------------------------------
+
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct Plan {
+    pub destination: String,
+    pub as_of: String,
+    pub records: usize,
+    /// Never acknowledged before.
+    pub new: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    pub skipped_no_key: usize,
+    pub duplicate_keys: usize,
+    pub tier_changes: usize,
+    /// A sample of field-level changes: (key, field, old, new).
+    pub sample: Vec<(String, String, String, String)>,
+}
+
+pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Option<&str>) -> (Plan, Vec<Record>) {
+    let mut p = Plan {
+        destination: name.to_string(),
+        as_of: src.as_of.to_string(),
+        records: src.records.len(),
+        skipped_no_key: src.skipped_no_key,
+        duplicate_keys: src.duplicate_keys.len(),
+        ..Default::default()
+    };
+    let mut send = Vec::new();
+    for r in &src.records {
+        let new = r.texts();
+        match state.records.get(&r.key) {
+            None => {
+                p.new += 1;
+                send.push(r.clone());
+            }
+            Some(old) if *old == new => p.unchanged += 1,
+            Some(old) => {
+                p.changed += 1;
+                if let Some(t) = tier_property {
+                    if old.get(t).is_some_and(|o| Some(o) != new.get(t)) {
+                        p.tier_changes += 1;
+                    }
+                }
+                for (f, v) in &new {
+                    let o = old.get(f).cloned().unwrap_or_default();
+                    if &o != v && p.sample.len() < 10 {
+                        p.sample.push((r.key.clone(), f.clone(), o, v.clone()));
+                    }
+                }
+                send.push(r.clone());
+            }
+        }
+    }
+    (p, send)
+}
+
+// ---- the driver ----------------------------------------------------------------
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counts {
+    pub records: usize,
+    pub unchanged: usize,
+    pub sent: usize,
+    pub acknowledged: usize,
+    pub rejected: usize,
+    pub retried: usize,
+    pub requests: usize,
+    pub not_delivered: usize,
+    pub skipped_no_key: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub account_id: String,
+    pub key: String,
+    pub code: String,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+pub struct Report {
+    pub destination: String,
+    pub counts: Counts,
+    pub rejections: Vec<Rejection>,
+    pub daily_limit: Option<String>,
+    pub fatal: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub status: String,
+}
+
+pub(crate) struct Shared {
+    pub(crate) built: Arc<Built>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) limit: RateLimit,
+    pub(crate) store: state::Store,
+    pub(crate) stop: AtomicBool,
+    pub(crate) daily: std::sync::Mutex<Option<String>>,
+    pub(crate) fatal: std::sync::Mutex<Option<String>>,
+    pub(crate) rejections: std::sync::Mutex<Vec<Rejection>>,
+    pub(crate) requests: AtomicUsize,
+    pub(crate) retried: AtomicUsize,
+    pub(crate) acked: AtomicUsize,
+    pub(crate) undelivered: AtomicUsize,
+}
+
+/// A body for `Shared::call`.
+pub(crate) enum Body {
+    Json(serde_json::Value),
+    Csv(String),
+}
+
+impl Shared {
+    /// One request outside the batch path (Bulk API steps): the same rate
+    /// limit, token refresh and retries. Returns the final status and body.
+    pub(crate) async fn call(&self, method: reqwest::Method, url: impl Fn(&str) -> String, body: Option<Body>) -> Result<(u16, String)> {
+        let mut attempt = 0;
+        let mut refresh = false;
+        loop {
+            let (token, instance) = self.built.settings.auth.token(&self.client, refresh).await?;
+            let base = instance.unwrap_or_else(|| self.built.settings.base_url.clone());
+            self.limit.acquire().await;
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            let mut rb = self.client.request(method.clone(), url(&base)).bearer_auth(token.expose());
+            rb = match &body {
+                Some(Body::Json(j)) => rb.json(j),
+                Some(Body::Csv(c)) => rb.header(reqwest::header::CONTENT_TYPE, "text/csv").body(c.clone()),
+                None => rb,
+            };
+            let (status, ra, text) = match rb.send().await {
+                Ok(r) => {
+                    let st = r.status().as_u16();
+                    let ra = http::retry_after(r.headers());
+                    (st, ra, r.text().await.unwrap_or_default())
+                }
+                Err(e) => (0, None, e.without_url().to_string()),
+            };
+            let transient = status == 0 || status == 429 || status >= 500;
+            if status == 401 && !refresh && salesforce::error_code(&text).0 == "INVALID_SESSION_ID" {
+                refresh = true;
+                continue;
+            }
+            if transient && attempt < self.built.settings.max_retries {
+                self.retried.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(http::backoff(attempt, ra)).await;
+                attempt += 1;
+                continue;
+            }
+            if status == 0 {
+                return Err(Error::other(format!("destination `{}`", self.built.settings.name), anyhow::anyhow!(text)));
+            }
+            return Ok((status, text));
+        }
+    }
+
+    /// Sends one request with the shared rate limit and retry policy.
+    async fn exchange(&self, batch: &[Record]) -> Outcome {
+        let mut attempt = 0;
+        let mut reauthed = false;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Outcome::Transient { retry_after: None, why: "stopped".into() };
+            }
+            let (token, instance) = match self.built.settings.auth.token(&self.client, false).await {
+                Ok(t) => t,
+                Err(e) => return Outcome::Fatal(e.to_string()),
+            };
+            let base = instance.unwrap_or_else(|| self.built.settings.base_url.clone());
+            let req = self.built.dest.request(&base, batch);
+            self.limit.acquire().await;
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            let mut rb = self.client.request(req.method, &req.url).bearer_auth(token.expose());
+            if let Some(b) = &req.body {
+                rb = rb.json(b);
+            }
+            let outcome = match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let ra = http::retry_after(resp.headers());
+                    match resp.text().await {
+                        Ok(body) => self.built.dest.classify(status, ra, &body, batch),
+                        Err(e) => Outcome::Transient { retry_after: None, why: format!("reading the response: {}", e.without_url()) },
+                    }
+                }
+                Err(e) => Outcome::Transient { retry_after: None, why: format!("{}", e.without_url()) },
+            };
+            match outcome {
+                Outcome::Transient { retry_after, why } => {
+                    if attempt >= self.built.settings.max_retries {
+                        return Outcome::Transient { retry_after, why };
+                    }
+                    let wait = http::backoff(attempt, retry_after);
+                    tracing::debug!(destination = self.built.settings.name, "retrying in {:.1}s: {why}", wait.as_secs_f64());
+                    self.retried.fetch_add(1, Ordering::SeqCst);
+                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Outcome::Reauth if !reauthed => {
+                    reauthed = true;
+                    if let Err(e) = self.built.settings.auth.token(&self.client, true).await {
+                        return Outcome::Fatal(e.to_string());
+                    }
+                }
+                Outcome::Reauth => return Outcome::Fatal("the CRM refused a freshly issued token".into()),
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends a batch; bisects it when it is refused as a whole.
+    async fn send(self: Arc<Self>, batch: Vec<Record>) {
+        let mut work = vec![batch];
+        while let Some(b) = work.pop() {
+            if self.stop.load(Ordering::SeqCst) {
+                self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                continue;
+            }
+            match self.exchange(&b).await {
+                Outcome::PerRecord(results) => {
+                    let mut acked = BTreeMap::new();
+                    for (r, res) in b.iter().zip(results) {
+                        match res {
+                            RecordResult::Acked => {
+                                acked.insert(r.key.clone(), r.texts());
+                            }
+                            RecordResult::Rejected { code, message, field } => self.reject(r, code, message, field),
+                        }
+                    }
+                    let n = acked.len();
+                    match self.store.ack(&acked).await {
+                        Ok(()) => {
+                            self.acked.fetch_add(n, Ordering::SeqCst);
+                        }
+                        Err(e) => {
+                            self.undelivered.fetch_add(n, Ordering::SeqCst);
+                            self.halt_fatal(format!("cannot record acknowledgements: {e}"));
+                        }
+                    }
+                }
+                Outcome::Invalid { code, message } if b.len() == 1 => self.reject(&b[0], code, message, None),
+                Outcome::Invalid { .. } => {
+                    let mut left = b;
+                    let right = left.split_off(left.len() / 2);
+                    work.push(right);
+                    work.push(left);
+                }
+                Outcome::Transient { why, .. } => {
+                    if !self.stop.load(Ordering::SeqCst) {
+                        tracing::warn!(destination = self.built.settings.name, "{} records not delivered after retries: {why}", b.len());
+                    }
+                    self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                }
+                Outcome::DailyLimit(m) => {
+                    self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                    self.daily.lock().unwrap().get_or_insert(m);
+                    self.stop.store(true, Ordering::SeqCst);
+                }
+                Outcome::Fatal(m) => {
+                    self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                    self.halt_fatal(m);
+                }
+                Outcome::Reauth => unreachable!("exchange handles reauth"),
+            }
+        }
+    }
+
+    pub(crate) fn reject(&self, r: &Record, code: String, message: String, field: Option<String>) {
+        self.rejections.lock().unwrap().push(Rejection { account_id: r.account_id.clone(), key: r.key.clone(), code, field, message });
+    }
+
+    fn halt_fatal(&self, m: String) {
+        self.fatal.lock().unwrap().get_or_insert(m);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+pub fn client(timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("healthscore/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::other("building the HTTP client", e))
+}
+
+/// Syncs `send` (the changed records) to one destination.
+pub async fn deliver(b: &Arc<Built>, out: &Output, run_id: &str, src: &Source, send: Vec<Record>, unchanged: usize) -> Result<Report> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let s = &b.settings;
+    let store = state::Store::new(out.root.child(&format!("_sync/{}/", s.name)), run_id);
+    let shared = Arc::new(Shared {
+        built: b.clone(),
+        client: client(s.timeout)?,
+        limit: RateLimit::new(s.rate.0, s.rate.1),
+        store,
+        stop: AtomicBool::new(false),
+        daily: Default::default(),
+        fatal: Default::default(),
+        rejections: Default::default(),
+        requests: AtomicUsize::new(0),
+        retried: AtomicUsize::new(0),
+        acked: AtomicUsize::new(0),
+        undelivered: AtomicUsize::new(0),
+    });
+    for (r, first) in &src.duplicate_keys {
+        shared.reject(r, "DUPLICATE_KEY".into(), format!("`{}` {} is also the key of account {first}; only the first is sent", s.key_column, r.key), None);
+    }
+    let n_send = send.len();
+    let mut st = shared.store.load().await?;
+    let bulk = b.raw.kind == "salesforce" && b.raw.bulk_threshold.is_some_and(|t| n_send > t);
+    if bulk {
+        salesforce::bulk::run(&shared, &b.raw, &mut st, send).await?;
+    } else {
+        let batches: Vec<Vec<Record>> = send.chunks(s.batch_size.min(b.dest.max_batch())).map(|c| c.to_vec()).collect();
+        futures::stream::iter(batches.into_iter().map(|batch| shared.clone().send(batch)))
+            .buffer_unordered(s.concurrency)
+            .collect::<Vec<()>>()
+            .await;
+    }
+    shared.store.finish(&mut st).await?;
+    let rejections = std::mem::take(&mut *shared.rejections.lock().unwrap());
+    let daily = shared.daily.lock().unwrap().clone();
+    let fatal = shared.fatal.lock().unwrap().clone();
+    let counts = Counts {
+        records: src.records.len() + src.duplicate_keys.len(),
+        unchanged,
+        sent: n_send,
+        acknowledged: shared.acked.load(Ordering::SeqCst),
+        rejected: rejections.len(),
+        retried: shared.retried.load(Ordering::SeqCst),
+        requests: shared.requests.load(Ordering::SeqCst),
+        not_delivered: shared.undelivered.load(Ordering::SeqCst),
+        skipped_no_key: src.skipped_no_key,
+    };
+    let status = if fatal.is_some() {
+        "failed"
+    } else if daily.is_some() {
+        "daily_limit"
+    } else if counts.not_delivered > 0 {
+        "incomplete"
+    } else if counts.rejected > 0 {
+        "rejections"
+    } else {
+        "ok"
+    };
+    Ok(Report {
+        destination: s.name.clone(),
+        counts,
+        rejections,
+        daily_limit: daily,
+        fatal,
+        started_at,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        status: status.to_string(),
+    })
+}
+
+/// The read-only healthcheck: fails fast on a bad token or URL.
+pub async fn healthcheck(b: &Built) -> Result<()> {
+    let c = client(b.settings.timeout)?;
+    let (token, instance) = b.settings.auth.token(&c, false).await?;
+    let base = instance.unwrap_or_else(|| b.settings.base_url.clone());
+    let req = b.dest.healthcheck(&base);
+    let resp = c
+        .request(req.method, &req.url)
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .map_err(|e| Error::other(format!("destination `{}`: healthcheck", b.settings.name), e.without_url()))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let hint = match status.as_u16() {
+        401 => format!("the token was refused: check the variable `{}`", auth_env(&b.settings.auth)),
+        403 => "the token lacks a permission (scope) this needs".into(),
+        404 => format!("nothing at that URL: check `base_url`, `api_version` and `object_type` of `{}`", b.settings.name),
+        _ => "the CRM is not answering normally".into(),
+    };
+    Err(Error::Usage(format!("destination `{}`: healthcheck returned {status}: {hint}", b.settings.name)))
+}
+
+fn auth_env(a: &Auth) -> String {
+    match a {
+        Auth::Token { env } => env.clone(),
+        Auth::ClientCredentials { id_env, secret_env, .. } => format!("{id_env}` / `{secret_env}"),
+    }
+}
+
+// ---- the command ---------------------------------------------------------------
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    pub setup: bool,
+    pub full_resync: bool,
+    pub force: bool,
+    pub destination: Option<String>,
+}
+
+pub enum Done {
+    Plans(Vec<Plan>),
+    Setup(Vec<(String, Vec<String>)>),
+    Synced(Vec<Report>),
+}
+
+/// The newest `account_scores` partition (or `as_of`'s) as batches.
+pub async fn latest_scores(out: &Output, as_of: Option<chrono::NaiveDate>) -> Result<(chrono::NaiveDate, Vec<RecordBatch>)> {
+    let parts = out.partitions("account_scores").await?;
+    let part = match as_of {
+        Some(d) => format!("as_of={d}"),
+        None => parts.first().cloned().ok_or_else(|| Error::Usage("no `account_scores` yet: run `healthscore run` (or `score`) before `sync`".into()))?,
+    };
+    let date = chrono::NaiveDate::parse_from_str(part.trim_start_matches("as_of="), "%Y-%m-%d").map_err(|e| Error::other("partition name", e))?;
+    let batches = out.read_partition("account_scores", &part).await?.ok_or_else(|| Error::Usage(format!("no `account_scores` partition `{part}`")))?;
+    Ok((date, batches))
+}
+
+/// Syncs every configured destination (or one). The caller holds the lock.
+pub async fn sync(cfg: &Config, stores: &Stores, out: &Output, as_of: Option<chrono::NaiveDate>, opts: &Options) -> Result<Done> {
+    if cfg.destinations.is_empty() {
+        return Err(Error::Usage("no `destinations` in the config: nothing to sync".into()));
+    }
+    let _ = stores;
+    let (as_of, batches) = latest_scores(out, as_of).await?;
+    let columns: Vec<String> = batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
+    let age = (chrono::Utc::now().date_naive() - as_of).num_days();
+    if age > cfg.max_score_age_days && !opts.force && !opts.dry_run && !opts.setup {
+        return Err(Error::Usage(format!(
+            "the newest scores are from {as_of}, {age} days old (limit `sync.max_score_age_days`: {}): refusing to send stale scores; run the job first, or pass --force",
+            cfg.max_score_age_days
+        )));
+    }
+    let mut built = Vec::new();
+    for d in &cfg.destinations {
+        if opts.destination.as_ref().is_some_and(|n| n != &d.name) {
+            continue;
+        }
+        built.push(Arc::new(build(d, &columns)?));
+    }
+    if built.is_empty() {
+        return Err(Error::Usage(format!("no destination named `{}`", opts.destination.clone().unwrap_or_default())));
+    }
+    if opts.setup {
+        let mut reports = Vec::new();
+        for b in &built {
+            let c = client(b.settings.timeout)?;
+            let (token, instance) = b.settings.auth.token(&c, false).await?;
+            let base = instance.unwrap_or_else(|| b.settings.base_url.clone());
+            let lines = match b.raw.kind.as_str() {
+                "hubspot" => {
+                    let h = hubspot::HubSpot::new(&b.raw).map_err(Error::Config)?;
+                    hubspot::setup(&h, &c, token.expose(), &base, &b.settings.fields).await?
+                }
+                _ => {
+                    let s = salesforce::Salesforce::new(&b.raw).map_err(Error::Config)?;
+                    salesforce::setup(&s, &c, token.expose(), &base, &b.settings.fields).await?
+                }
+            };
+            reports.push((b.settings.name.clone(), lines));
+        }
+        return Ok(Done::Setup(reports));
+    }
+    let mut plans = Vec::new();
+    let mut work = Vec::new();
+    for b in &built {
+        let src = records(&batches, &b.settings, as_of);
+        let store = state::Store::new(out.root.child(&format!("_sync/{}/", b.settings.name)), &out.run_id);
+        let st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load().await? };
+        let empty = state::State::default();
+        let tier_property = b.settings.fields.iter().find(|(c, _)| c == "tier").map(|(_, p)| p.clone());
+        let (plan, send) = plan(&b.settings.name, &src, if opts.full_resync { &empty } else { &st }, tier_property.as_deref());
+        let known = src.records.iter().filter(|r| st.records.contains_key(&r.key)).count();
+        if !opts.force && !opts.dry_run && known > 0 {
+            let share = plan.tier_changes as f64 / known as f64;
+            if share > cfg.max_tier_change_share {
+                return Err(Error::Usage(format!(
+                    "destination `{}`: {} of {known} records ({:.0}%) would change tier at once (limit `sync.max_tier_change_share`: {:.0}%): \
+                     that looks like a broken upstream export, not a changed customer base; check the scores, then pass --force to send",
+                    b.settings.name,
+                    plan.tier_changes,
+                    100.0 * share,
+                    100.0 * cfg.max_tier_change_share
+                )));
+            }
+        }
+        plans.push(plan.clone());
+        work.push((b.clone(), src, send, plan.unchanged));
+    }
+    if opts.dry_run {
+        return Ok(Done::Plans(plans));
+    }
+    let mut reports = Vec::new();
+    for (b, src, send, unchanged) in work {
+        healthcheck(&b).await?;
+        let stage = crate::log::Stage::start("sync");
+        let r = deliver(&b, out, &out.run_id, &src, send, unchanged).await?;
+        stage.done(&format!(
+            "{}: {} records, {} unchanged, {} sent, {} acknowledged, {} rejected, {} requests ({} retried){}",
+            r.destination,
+            r.counts.records,
+            r.counts.unchanged,
+            r.counts.sent,
+            r.counts.acknowledged,
+            r.counts.rejected,
+            r.counts.requests,
+            r.counts.retried,
+            if r.counts.not_delivered > 0 { format!(", {} not delivered", r.counts.not_delivered) } else { String::new() }
+        ));
+        let stop = r.daily_limit.is_some() || r.fatal.is_some();
+        reports.push(r);
+        if stop {
+            break;
+        }
+    }
+    write_tables(out, as_of, &reports).await?;
+    Ok(Done::Synced(reports))
+}
+
+/// The state as stored, without folding or writing (a dry run changes nothing).
+async fn peek_state(out: &Output, name: &str) -> Result<state::State> {
+    let dir = out.root.child(&format!("_sync/{name}/"));
+    let mut st: state::State = match dir.child("state.json").get().await? {
+        Some(b) => serde_json::from_slice(&b).map_err(|e| Error::other("sync state", e))?,
+        None => state::State::default(),
+    };
+    let acks = dir.child("acks/");
+    for (p, _) in acks.list().await? {
+        if let Some(b) = acks.at(&p).get().await? {
+            let acked: BTreeMap<String, Values> = serde_json::from_slice(&b).map_err(|e| Error::other("sync ack", e))?;
+            st.records.extend(acked);
+        }
+    }
+    Ok(st)
+}
+
+/// `sync_log` (one row per destination) and `sync_rejections` (one per record), partitioned by run.
+async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]) -> Result<()> {
+    use arrow::array::{Date32Array, StringArray, UInt64Array};
+    use arrow::datatypes::{Field, Schema};
+    let part = format!("run_id={}", out.run_id);
+    let d = crate::generate::sim::day(as_of);
+    let s = |v: Vec<String>| Arc::new(StringArray::from(v)) as arrow::array::ArrayRef;
+    let u = |v: Vec<usize>| Arc::new(UInt64Array::from(v.into_iter().map(|x| x as u64).collect::<Vec<_>>())) as arrow::array::ArrayRef;
+    let n = reports.len();
+    let mut fields = vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("destination", DataType::Utf8, false),
+        Field::new("as_of", DataType::Date32, false),
+        Field::new("started_at", DataType::Utf8, false),
+        Field::new("finished_at", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+    ];
+    let names = ["records", "unchanged", "sent", "acknowledged", "rejected", "retried", "requests", "not_delivered", "skipped_no_key"];
+    fields.extend(names.iter().map(|n| Field::new(*n, DataType::UInt64, false)));
+    fields.push(Field::new("message", DataType::Utf8, true));
+    let mut cols = vec![
+        s(vec![out.run_id.clone(); n]),
+        s(reports.iter().map(|r| r.destination.clone()).collect()),
+        Arc::new(Date32Array::from(vec![d; n])) as arrow::array::ArrayRef,
+        s(reports.iter().map(|r| r.started_at.clone()).collect()),
+        s(reports.iter().map(|r| r.finished_at.clone()).collect()),
+        s(reports.iter().map(|r| r.status.clone()).collect()),
+    ];
+    let c = |f: fn(&Counts) -> usize| u(reports.iter().map(|r| f(&r.counts)).collect());
+    cols.extend([
+        c(|c| c.records),
+        c(|c| c.unchanged),
+        c(|c| c.sent),
+        c(|c| c.acknowledged),
+        c(|c| c.rejected),
+        c(|c| c.retried),
+        c(|c| c.requests),
+        c(|c| c.not_delivered),
+        c(|c| c.skipped_no_key),
+    ]);
+    cols.push(Arc::new(StringArray::from(reports.iter().map(|r| r.daily_limit.clone().or(r.fatal.clone())).collect::<Vec<_>>())));
+    let schema = Arc::new(Schema::new(fields));
+    let log = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::other("sync_log", e))?;
+    let mut staged = vec![out.stage("sync_log", &part, &schema, &[log]).await?];
+    let rej: Vec<(&str, &Rejection)> = reports.iter().flat_map(|r| r.rejections.iter().map(move |x| (r.destination.as_str(), x))).collect();
+    if !rej.is_empty() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("run_id", DataType::Utf8, false),
+            Field::new("destination", DataType::Utf8, false),
+            Field::new("as_of", DataType::Date32, false),
+            Field::new("account_id", DataType::Utf8, false),
+            Field::new("record_key", DataType::Utf8, false),
+            Field::new("code", DataType::Utf8, false),
+            Field::new("field", DataType::Utf8, true),
+            Field::new("message", DataType::Utf8, false),
+        ]));
+        let m = rej.len();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                s(vec![out.run_id.clone(); m]),
+                s(rej.iter().map(|(d, _)| d.to_string()).collect()),
+                Arc::new(Date32Array::from(vec![d; m])),
+                s(rej.iter().map(|(_, r)| r.account_id.clone()).collect()),
+                s(rej.iter().map(|(_, r)| r.key.clone()).collect()),
+                s(rej.iter().map(|(_, r)| r.code.clone()).collect()),
+                Arc::new(StringArray::from(rej.iter().map(|(_, r)| r.field.clone()).collect::<Vec<_>>())),
+                s(rej.iter().map(|(_, r)| r.message.clone()).collect()),
+            ],
+        )
+        .map_err(|e| Error::other("sync_rejections", e))?;
+        staged.push(out.stage("sync_rejections", &part, &schema, &[batch]).await?);
+    }
+    out.publish(staged).await
+}
+
+/// The exit an outcome deserves: daily limit 4, undelivered or fatal 1, rejections 3.
+pub fn verdict(reports: &[Report]) -> Result<()> {
+    if let Some(r) = reports.iter().find(|r| r.daily_limit.is_some()) {
+        return Err(Error::DailyLimit(format!(
+            "destination `{}`: {}; state is saved, {} records wait for the next run",
+            r.destination,
+            r.daily_limit.clone().unwrap_or_default(),
+            r.counts.not_delivered
+        )));
+    }
+    if let Some(r) = reports.iter().find(|r| r.fatal.is_some()) {
+        return Err(Error::other(format!("destination `{}`", r.destination), anyhow::anyhow!(r.fatal.clone().unwrap_or_default())));
+    }
+    if let Some(r) = reports.iter().find(|r| r.counts.not_delivered > 0) {
+        return Err(Error::other(
+            format!("destination `{}`", r.destination),
+            anyhow::anyhow!("{} records were not delivered after retries; state is saved, rerun to resume", r.counts.not_delivered),
+        ));
+    }
+    let rejected: usize = reports.iter().map(|r| r.counts.rejected).sum();
+    if rejected > 0 {
+        return Err(Error::Rejected(format!("{rejected} records were rejected by the CRM; see the `sync_rejections` table (they are retried next run)")));
+    }
+    Ok(())
+}

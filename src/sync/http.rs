@@ -1,0 +1,140 @@
+//! What every destination shares on the wire: the rate limit, the retry
+//! policy (one function of the status and `Retry-After`), and auth.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::Mutex;
+
+use crate::config::Secret;
+use crate::error::{Error, Result};
+
+/// At most `requests` request starts in any window of `per`.
+pub struct RateLimit {
+    requests: usize,
+    per: Duration,
+    starts: Mutex<VecDeque<Instant>>,
+}
+
+impl RateLimit {
+    pub fn new(requests: u32, per_seconds: f64) -> RateLimit {
+        RateLimit { requests: requests.max(1) as usize, per: Duration::from_secs_f64(per_seconds.max(0.001)), starts: Mutex::new(VecDeque::new()) }
+    }
+
+    /// Waits for a slot, then takes it.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut q = self.starts.lock().await;
+                let now = Instant::now();
+                while q.front().is_some_and(|t| now.duration_since(*t) >= self.per) {
+                    q.pop_front();
+                }
+                if q.len() < self.requests {
+                    q.push_back(now);
+                    return;
+                }
+                self.per - now.duration_since(*q.front().unwrap())
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, never shorter than the server asked.
+pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let cap = Duration::from_secs(30);
+    let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(16)).min(cap);
+    let jitter = Duration::from_secs_f64(rand::rng().random_range(0.0..=base.as_secs_f64()));
+    match retry_after {
+        Some(r) => r.max(jitter.min(Duration::from_millis(500))),
+        None => jitter,
+    }
+}
+
+/// `Retry-After` in seconds (fractions allowed) or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(s) = v.parse::<f64>() {
+        return (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s.min(3600.0)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds().max(0) as f64 / 1000.0;
+    Some(Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// How a destination authenticates.
+pub enum Auth {
+    /// A bearer token read from an environment variable.
+    Token { env: String },
+    /// OAuth 2.0 client credentials, refreshed when the server says the
+    /// session expired.
+    ClientCredentials { token_url: String, id_env: String, secret_env: String, cached: Mutex<Option<(Secret, Option<String>)>> },
+}
+
+impl Auth {
+    fn env(name: &str) -> Result<Secret> {
+        Secret::from_env(name).ok_or_else(|| Error::Usage(format!("set the environment variable `{name}`: the destination's credentials are read from it")))
+    }
+
+    /// The bearer token and, for OAuth, the instance URL it returned.
+    pub async fn token(&self, client: &reqwest::Client, refresh: bool) -> Result<(Secret, Option<String>)> {
+        match self {
+            Auth::Token { env } => Ok((Self::env(env)?, None)),
+            Auth::ClientCredentials { token_url, id_env, secret_env, cached } => {
+                let mut c = cached.lock().await;
+                if refresh {
+                    *c = None;
+                }
+                if let Some(t) = c.as_ref() {
+                    return Ok(t.clone());
+                }
+                let id = Self::env(id_env)?;
+                let secret = Self::env(secret_env)?;
+                let resp = client
+                    .post(token_url)
+                    .form(&[("grant_type", "client_credentials"), ("client_id", id.expose()), ("client_secret", secret.expose())])
+                    .send()
+                    .await
+                    .map_err(|e| Error::other(format!("requesting an OAuth token from {token_url}"), e.without_url()))?;
+                let status = resp.status();
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                if !status.is_success() {
+                    return Err(Error::Usage(format!(
+                        "the OAuth token request to {token_url} was refused ({status}: {}); check ${id_env} and ${secret_env}",
+                        body.get("error_description").or(body.get("error")).and_then(|v| v.as_str()).unwrap_or("no detail")
+                    )));
+                }
+                let token = body["access_token"].as_str().ok_or_else(|| Error::Usage(format!("{token_url} returned no access_token")))?;
+                let t = (Secret::new("OAUTH_ACCESS_TOKEN", token.to_string()), body["instance_url"].as_str().map(String::from));
+                *c = Some(t.clone());
+                Ok(t)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_honours_retry_after_and_stays_capped() {
+        for a in 0..20 {
+            assert!(backoff(a, None) <= Duration::from_secs(30));
+        }
+        assert!(backoff(0, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn the_rate_limit_spaces_requests() {
+        let rl = RateLimit::new(5, 0.2);
+        let t = Instant::now();
+        for _ in 0..11 {
+            rl.acquire().await;
+        }
+        // 11 starts at 5 per 200 ms need two full windows
+        assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
+    }
+}

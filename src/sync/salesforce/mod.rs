@@ -1,0 +1,194 @@
+//! Salesforce (REST): what differs from the shared driver. Records are
+//! written with the sObject Collections API, `PATCH
+//! /services/data/vXX.X/composite/sobjects` (by record id) or
+//! `…/composite/sobjects/<Object>/<ExternalIdField>` (upsert by external id),
+//! up to 200 records, `allOrNone: false`, one result per record. Values keep
+//! their JSON types (numbers as numbers, a cleared field as null). Larger runs
+//! go through Bulk API 2.0 (`bulk`). Auth is a bearer token from the
+//! environment or OAuth 2.0 client credentials, refreshed on
+//! `INVALID_SESSION_ID`; `REQUEST_LIMIT_EXCEEDED` stops the run like a daily
+//! limit.
+
+pub mod bulk;
+
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+
+use super::{Destination, Outcome, Record, RecordResult, Request, Value};
+use crate::config::raw::RawDestination;
+
+pub struct Salesforce {
+    name: String,
+    pub object: String,
+    pub api_version: String,
+    /// The external id field, when matching by it (upsert).
+    pub external_id: Option<String>,
+}
+
+impl Salesforce {
+    pub fn new(d: &RawDestination) -> Result<Salesforce, String> {
+        let external_id = match d.match_.by.as_str() {
+            "record_id" => None,
+            "external_id" | "unique_property" => {
+                if !d.create_missing.unwrap_or(false) {
+                    return Err("matching by an external id is an upsert, which creates missing records: set `create_missing: true` to allow it, or match by `record_id`".into());
+                }
+                Some(d.match_.property.clone().ok_or("`match.property` names the external id field")?)
+            }
+            other => return Err(format!("`match.by: {other}`: Salesforce matches by `record_id` or `external_id`")),
+        };
+        let api_version = d.api_version.clone().unwrap_or_else(|| "v61.0".into());
+        if !api_version.starts_with('v') || api_version[1..].parse::<f64>().is_err() {
+            return Err(format!("`api_version: {api_version}`: use a REST version such as v61.0"));
+        }
+        Ok(Salesforce { name: d.name.clone(), object: d.object_type.clone().unwrap_or_else(|| "Account".into()), api_version, external_id })
+    }
+
+    pub fn data(&self, base: &str) -> String {
+        format!("{base}/services/data/{}", self.api_version)
+    }
+
+    pub fn key_field(&self) -> &str {
+        self.external_id.as_deref().unwrap_or("Id")
+    }
+}
+
+pub fn typed(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Num(n) => json!(n),
+        Value::Bool(b) => json!(b),
+        other => Json::String(other.text()),
+    }
+}
+
+fn first_error(v: &Json) -> (String, String, Option<String>) {
+    let e = v.get("errors").and_then(|e| e.get(0)).cloned().unwrap_or(Json::Null);
+    let code = e.get("statusCode").and_then(|c| c.as_str()).unwrap_or("ERROR").to_string();
+    let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("").to_string();
+    let field = e.pointer("/fields/0").and_then(|f| f.as_str()).map(String::from);
+    (code, msg, field)
+}
+
+/// `[{"errorCode": …, "message": …}]`, Salesforce's request-level error.
+pub fn error_code(body: &str) -> (String, String) {
+    let v: Json = serde_json::from_str(body).unwrap_or(Json::Null);
+    let e = v.get(0).cloned().unwrap_or(v);
+    (
+        e.get("errorCode").and_then(|c| c.as_str()).unwrap_or("").to_string(),
+        e.get("message").and_then(|c| c.as_str()).unwrap_or("").to_string(),
+    )
+}
+
+impl Destination for Salesforce {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> &'static str {
+        "salesforce"
+    }
+    fn max_batch(&self) -> usize {
+        200
+    }
+
+    fn request(&self, base: &str, batch: &[Record]) -> Request {
+        let records: Vec<Json> = batch
+            .iter()
+            .map(|r| {
+                let mut m = serde_json::Map::new();
+                m.insert("attributes".into(), json!({ "type": self.object }));
+                m.insert(if self.external_id.is_some() { self.key_field().to_string() } else { "id".into() }, Json::String(r.key.clone()));
+                for (k, v) in &r.values {
+                    m.insert(k.clone(), typed(v));
+                }
+                Json::Object(m)
+            })
+            .collect();
+        let url = match &self.external_id {
+            Some(f) => format!("{}/composite/sobjects/{}/{f}", self.data(base), self.object),
+            None => format!("{}/composite/sobjects", self.data(base)),
+        };
+        Request { method: reqwest::Method::PATCH, url, body: Some(json!({ "allOrNone": false, "records": records })) }
+    }
+
+    fn classify(&self, status: u16, retry_after: Option<Duration>, body: &str, batch: &[Record]) -> Outcome {
+        match status {
+            200 | 201 => {
+                let v: Json = serde_json::from_str(body).unwrap_or(Json::Null);
+                let Some(arr) = v.as_array().filter(|a| a.len() == batch.len()) else {
+                    return Outcome::Invalid { code: "UNEXPECTED_RESPONSE".into(), message: "the result list does not match the records sent".into() };
+                };
+                Outcome::PerRecord(
+                    arr.iter()
+                        .map(|r| {
+                            if r.get("success").and_then(|s| s.as_bool()) == Some(true) {
+                                RecordResult::Acked
+                            } else {
+                                let (code, message, field) = first_error(r);
+                                RecordResult::Rejected { code, message, field }
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            401 => match error_code(body) {
+                (c, _) if c == "INVALID_SESSION_ID" => Outcome::Reauth,
+                (c, m) => Outcome::Fatal(format!("Salesforce refused the token (401 {c}): {m}")),
+            },
+            403 => match error_code(body) {
+                (c, m) if c == "REQUEST_LIMIT_EXCEEDED" => Outcome::DailyLimit(format!("Salesforce's API request limit is reached: {m}")),
+                (c, m) => Outcome::Fatal(format!("Salesforce refused the request (403 {c}): {m}")),
+            },
+            404 => Outcome::Fatal(format!("Salesforce has no `{}` here (404): check `object_type`, `api_version` and `base_url`", self.object)),
+            429 => Outcome::Transient { retry_after, why: "429".into() },
+            s if s >= 500 => Outcome::Transient { retry_after, why: format!("HTTP {s}") },
+            _ => {
+                let (code, message) = error_code(body);
+                Outcome::Invalid { code: if code.is_empty() { format!("HTTP_{status}") } else { code }, message }
+            }
+        }
+    }
+
+    fn healthcheck(&self, base: &str) -> Request {
+        Request { method: reqwest::Method::GET, url: format!("{}/limits", self.data(base)), body: None }
+    }
+}
+
+/// The Salesforce field type to create for a result column.
+pub fn field_type(column: &str) -> &'static str {
+    match super::hubspot::property_type(column).0 {
+        "number" => "Number(18, 4)",
+        "date" => "Date",
+        "enumeration" if column == "override_applied" => "Checkbox",
+        "enumeration" => "Picklist (red, yellow, green)",
+        _ if super::hubspot::property_type(column).1 == "textarea" => "Long Text Area(32768)",
+        _ => "Text(255)",
+    }
+}
+
+/// `sync --setup`: lists the mapped fields the object lacks, with the type to create.
+pub async fn setup(s: &Salesforce, client: &reqwest::Client, token: &str, base: &str, fields: &[(String, String)]) -> crate::Result<Vec<String>> {
+    use crate::error::Error;
+    let url = format!("{}/sobjects/{}/describe", s.data(base), s.object);
+    let r = client.get(url).bearer_auth(token).send().await.map_err(|e| Error::other("Salesforce setup", e.without_url()))?;
+    if !r.status().is_success() {
+        let st = r.status();
+        return Err(Error::Usage(format!("Salesforce setup: describing `{}` returned {st}: {}", s.object, r.text().await.unwrap_or_default())));
+    }
+    let v: Json = r.json().await.map_err(|e| Error::other("Salesforce setup", e.without_url()))?;
+    let have: Vec<String> = v["fields"].as_array().cloned().unwrap_or_default().iter().filter_map(|f| f["name"].as_str().map(|n| n.to_ascii_lowercase())).collect();
+    let mut report = Vec::new();
+    let mut missing = Vec::new();
+    for (column, field) in fields.iter().map(|(c, f)| (c.as_str(), f.as_str())).chain(s.external_id.as_deref().map(|f| ("account_id", f))) {
+        if have.contains(&field.to_ascii_lowercase()) {
+            report.push(format!("field `{}.{field}` exists", s.object));
+        } else {
+            missing.push(format!("create custom field `{}.{field}` of type {} (for `{column}`)", s.object, field_type(column)));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!("Salesforce setup: {} field(s) missing:\n  - {}", missing.len(), missing.join("\n  - "))));
+    }
+    Ok(report)
+}
