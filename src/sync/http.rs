@@ -107,7 +107,7 @@ impl Auth {
                     )));
                 }
                 let token = body["access_token"].as_str().ok_or_else(|| Error::Usage(format!("{token_url} returned no access_token")))?;
-                let t = (Secret::new("OAUTH_ACCESS_TOKEN", token.to_string()), body["instance_url"].as_str().map(String::from));
+                let t = (Secret::new("OAUTH_ACCESS_TOKEN", token.to_string()), body["instance_url"].as_str().filter(|s| !s.is_empty()).map(String::from));
                 *c = Some(t.clone());
                 Ok(t)
             }

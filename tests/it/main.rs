@@ -6,3 +6,5 @@ mod contract;
 mod features;
 mod model;
 mod score;
+mod crm;
+mod sync;

@@ -1,0 +1,442 @@
+//! Reverse ETL against local servers that behave like HubSpot and
+//! Salesforce: after any fault sequence and a rerun, the CRM holds the
+//! scored values, and no acknowledged record is sent again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use healthscore::config::raw::RawDestination;
+
+use crate::common::*;
+use crate::crm::{self, Fault};
+
+const TOKEN: &str = "pat-na1-7f3c-SECRET-do-not-log-91b2";
+
+struct Setup {
+    dir: PathBuf,
+    cfg: PathBuf,
+    /// crm id → expected property values
+    expected: HashMap<String, BTreeMap<String, String>>,
+}
+
+fn hubspot_yaml(url: &str, extra: &str) -> String {
+    format!(
+        "sync: {{ max_score_age_days: 100000, max_tier_change_share: 1.0 }}
+destinations:
+  - name: hubspot-companies
+    kind: hubspot
+    base_url: {url}
+    token_env: HS_TEST_TOKEN
+    object_type: companies
+    match: {{ by: record_id, column: crm_id }}
+    fields: {{ health_score: health_score, tier: health_tier, p_churn_90d: churn_risk_90d, top_risk_reasons: health_reasons, recommended_action: health_action }}
+    timeout_seconds: 1
+    max_retries: 6
+{extra}"
+    )
+}
+
+const HS_PROPS: &[&str] = &["health_score", "health_tier", "churn_risk_90d", "health_reasons", "health_action"];
+
+/// Scores the fixture company into a fresh folder and computes what each CRM record should hold.
+fn scored(name: &str, dest_yaml: &dyn Fn() -> String) -> Setup {
+    let c = company();
+    let dir = scratch(name);
+    let cfg = config_for(&dir, &c.data, &c.models, &dest_yaml());
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let batches = read_parquet(&dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
+    let conf = healthscore::config::Config::load(&cfg).unwrap();
+    let d: &RawDestination = &conf.destinations[0];
+    let columns: Vec<String> = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+    let built = healthscore::sync::build(d, &columns).unwrap();
+    let src = healthscore::sync::records(&batches, &built.settings, chrono::NaiveDate::parse_from_str(EXPORT_DATE, "%Y-%m-%d").unwrap());
+    let expected = src.records.iter().map(|r| (r.key.clone(), r.texts())).collect();
+    Setup { dir, cfg, expected }
+}
+
+fn sync(s: &Setup, args: &[&str]) -> Run {
+    let mut a = vec!["sync", "-c", s.cfg.to_str().unwrap()];
+    a.extend_from_slice(args);
+    hs_env(&a, &[("HS_TEST_TOKEN", TOKEN), ("SF_CLIENT_ID", "client-1"), ("SF_CLIENT_SECRET", "SECRET-sf-9f8e7d")])
+}
+
+fn ids(s: &Setup) -> Vec<String> {
+    let mut v: Vec<String> = s.expected.keys().cloned().collect();
+    v.sort();
+    v
+}
+
+fn assert_crm_holds_scores(server: &crm::Server, s: &Setup, except: &HashSet<String>) {
+    let c = server.crm.lock().unwrap();
+    for (id, want) in &s.expected {
+        if except.contains(id) {
+            continue;
+        }
+        let have = c.records.get(id).unwrap_or_else(|| panic!("record {id} missing"));
+        for (k, v) in want {
+            let got = have.get(k).unwrap_or_else(|| panic!("{id}: {k} never written"));
+            let same = got == v || (got.parse::<f64>().ok().zip(v.parse::<f64>().ok()).is_some_and(|(a, b)| a == b));
+            assert!(same, "{id}.{k}: CRM has {got:?}, scores say {v:?}");
+        }
+    }
+}
+
+fn acked_keys(dir: &Path, dest: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let acks = dir.join(format!("out/_sync/{dest}/acks"));
+    if let Ok(rd) = std::fs::read_dir(acks) {
+        for f in rd.flatten() {
+            let m: HashMap<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
+            out.extend(m.into_keys());
+        }
+    }
+    out
+}
+
+fn sent_ids(server: &crm::Server) -> Vec<String> {
+    server.crm.lock().unwrap().log.iter().filter(|(s, _)| *s != 0).flat_map(|(_, ids)| ids.clone()).collect()
+}
+
+#[test]
+fn hubspot_first_sync_then_only_what_changed() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-first", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    // the CRM knows every record but three, which it answers 207 OBJECT_NOT_FOUND for
+    let all = ids(&s);
+    let missing: HashSet<String> = all.iter().take(3).cloned().collect();
+    server.crm.lock().unwrap().records = all.iter().filter(|i| !missing.contains(*i)).map(|i| (i.clone(), BTreeMap::new())).collect();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 3, "rejections exit 3: {}", r.all());
+    assert_crm_holds_scores(server, &s, &missing);
+    {
+        let c = server.crm.lock().unwrap();
+        assert!(c.max_batch_seen <= 100 && c.max_batch_seen > 50, "{}", c.max_batch_seen);
+        assert!(c.log.iter().all(|(st, _)| *st == 200 || *st == 207), "no batch may fail validation: {:?}", c.log.iter().filter(|(s, _)| *s >= 400).count());
+        assert!(c.applied.values().all(|n| *n == 1));
+    }
+    let rej = read_parquet(&std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().next().unwrap().unwrap().path().join("part-0.parquet"));
+    let keys = healthscore::model::frame::strings(&rej[0], "record_key").unwrap();
+    assert_eq!(keys.iter().flatten().cloned().collect::<HashSet<_>>(), missing);
+    // a second run sends only the rejected records again
+    server.crm.lock().unwrap().log.clear();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    let again: HashSet<String> = sent_ids(server).into_iter().collect();
+    assert_eq!(again, missing, "only the rejected records are retried");
+    // once the CRM has them, nothing is sent
+    server.crm.lock().unwrap().records.extend(missing.iter().map(|m| (m.clone(), BTreeMap::new())));
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    server.crm.lock().unwrap().log.clear();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(sent_ids(server).is_empty(), "unchanged records must not be sent");
+    // sync_log records each run
+    let logs = std::fs::read_dir(s.dir.join("out/sync_log")).unwrap().count();
+    assert_eq!(logs, 4);
+}
+
+#[test]
+fn hubspot_faults_then_a_rerun_deliver_everything_once() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-faults", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "    concurrency: 2\n")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    server.crm.lock().unwrap().script = [
+        Fault::Throttle(Some(0.3)),
+        Fault::Throttle(None),
+        Fault::Server(500),
+        Fault::Server(503),
+        Fault::Stall(1.5),
+        Fault::Locked,
+    ]
+    .into_iter()
+    .collect();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &HashSet::new());
+    let c = server.crm.lock().unwrap();
+    assert!(c.script.is_empty(), "every fault was played");
+    assert!(c.applied.values().all(|n| *n == 1), "a record was applied twice");
+    assert_eq!(c.applied.len(), s.expected.len());
+}
+
+#[test]
+fn a_daily_limit_stops_cleanly_and_the_next_run_resumes() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-daily", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "    concurrency: 1\n")
+    });
+    let server = holder.get().unwrap();
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+        // three good batches, a 500 retried, then the daily limit
+        c.script = vec![Fault::Pass, Fault::Pass, Fault::Server(500), Fault::Pass, Fault::Daily].into_iter().collect();
+    }
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 4, "a daily limit exits 4: {}", r.all());
+    assert!(r.stderr.contains("daily"), "{}", r.stderr);
+    let first: HashSet<String> = {
+        let c = server.crm.lock().unwrap();
+        c.applied.keys().cloned().collect()
+    };
+    assert_eq!(first.len(), 300, "three batches of 100 landed before the limit");
+    let acked = acked_keys(&s.dir, "hubspot-companies");
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.dir.join("out/_sync/hubspot-companies/state.json")).unwrap()).unwrap();
+    assert!(acked.is_empty(), "acks were folded into the state at the stop");
+    assert_eq!(state["records"].as_object().unwrap().len(), 300);
+    server.crm.lock().unwrap().log.clear();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let resent: HashSet<String> = sent_ids(server).into_iter().collect();
+    assert!(resent.is_disjoint(&first), "acknowledged records were sent again");
+    assert_crm_holds_scores(server, &s, &HashSet::new());
+}
+
+#[test]
+fn bad_records_are_bisected_out_and_the_rest_land() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-bisect", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    let poison: HashSet<String> = [all[10].clone(), all[250].clone()].into_iter().collect();
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.records = all.iter().map(|i| (i.clone(), BTreeMap::new())).collect();
+        c.poison = poison.clone();
+    }
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &poison);
+    let c = server.crm.lock().unwrap();
+    assert!(poison.iter().all(|p| !c.applied.contains_key(p)));
+    let rej = read_parquet(&std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().next().unwrap().unwrap().path().join("part-0.parquet"));
+    let keys: HashSet<String> = healthscore::model::frame::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
+    assert_eq!(keys, poison);
+    let msg = healthscore::model::frame::strings(&rej[0], "message").unwrap();
+    assert!(msg.iter().flatten().all(|m| m.contains("invalid option")));
+}
+
+#[test]
+fn a_killed_sync_resumes_without_resending_acknowledged_records_and_never_logs_the_token() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-kill", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "    concurrency: 2\n    batch_size: 20\n")
+    });
+    let server = holder.get().unwrap();
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+        c.delay = std::time::Duration::from_millis(40);
+    }
+    let mut child = std::process::Command::new(bin())
+        .args(["sync", "-c", s.cfg.to_str().unwrap(), "--log-format", "json"])
+        .env("HS_TEST_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // let some batches land, then kill the process outright
+    let t = std::time::Instant::now();
+    while server.crm.lock().unwrap().applied.len() < 200 && t.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let applied_before: usize = server.crm.lock().unwrap().applied.len();
+    assert!(applied_before >= 200 && applied_before < s.expected.len(), "{applied_before}");
+    let acked = acked_keys(&s.dir, "hubspot-companies");
+    assert!(!acked.is_empty(), "acks are written as batches finish");
+    server.crm.lock().unwrap().log.clear();
+    server.crm.lock().unwrap().delay = std::time::Duration::ZERO;
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &HashSet::new());
+    let resent: HashSet<String> = sent_ids(server).into_iter().collect();
+    assert!(resent.is_disjoint(&acked), "{} acknowledged records were sent again", resent.intersection(&acked).count());
+    // batches in flight at the kill may be sent twice (same values); nothing else
+    let twice = server.crm.lock().unwrap().applied.values().filter(|n| **n > 1).count();
+    assert!(twice <= 2 * 20, "{twice} records applied twice");
+    // the token appears nowhere: not in output, logs, state, manifests or tables
+    assert!(!r.all().contains(TOKEN));
+    assert_no_token(&s.dir);
+}
+
+fn assert_no_token(dir: &Path) {
+    for e in walk(dir) {
+        let bytes = std::fs::read(&e).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(!hay.contains(TOKEN) && !hay.contains("SECRET-sf"), "a secret leaked into {}", e.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_bad_token_fails_without_showing_it_and_a_dry_run_sends_nothing() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-token", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot("the-real-token", &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    let r = sync(&s, &["--dry-run", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan[0]["new"].as_u64().unwrap() as usize, s.expected.len());
+    assert_eq!(plan[0]["unchanged"], 0);
+    assert!(sent_ids(server).is_empty(), "a dry run sends nothing");
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("401") && r.stderr.contains("HS_TEST_TOKEN"), "{}", r.stderr);
+    assert!(!r.all().contains(TOKEN));
+    assert_no_token(&s.dir);
+}
+
+#[test]
+fn setup_creates_the_fields_once() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-setup", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], &[]));
+        hubspot_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    let r = sync(&s, &["--setup"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let created = server.crm.lock().unwrap().created_properties.clone();
+    assert_eq!(created.len(), 5, "{created:?}");
+    assert!(created.contains(&"health_tier:enumeration".to_string()) && created.contains(&"health_score:number".to_string()));
+    let r = sync(&s, &["--setup"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(server.crm.lock().unwrap().created_properties.len(), 5, "setup is idempotent");
+}
+
+#[test]
+fn stale_scores_and_mass_tier_changes_are_refused() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-safety", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "").replace("max_score_age_days: 100000, max_tier_change_share: 1.0", "max_score_age_days: 3, max_tier_change_share: 0.2")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("days old"), "{}", r.stderr);
+    let r = sync(&s, &["--force"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // pretend the CRM last heard a different tier for every record
+    let state = s.dir.join("out/_sync/hubspot-companies/state.json");
+    let text = std::fs::read_to_string(&state).unwrap().replace("\"health_tier\":\"green\"", "\"health_tier\":\"red\"");
+    std::fs::write(&state, text).unwrap();
+    let yaml = std::fs::read_to_string(&s.cfg).unwrap().replace("max_score_age_days: 3", "max_score_age_days: 100000");
+    std::fs::write(&s.cfg, yaml).unwrap();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("would change tier at once"), "{}", r.stderr);
+}
+
+fn salesforce_yaml(url: &str, extra: &str) -> String {
+    format!(
+        "sync: {{ max_score_age_days: 100000, max_tier_change_share: 1.0 }}
+destinations:
+  - name: salesforce-accounts
+    kind: salesforce
+    base_url: {url}
+    oauth: {{ token_url: {url}/services/oauth2/token, client_id_env: SF_CLIENT_ID, client_secret_env: SF_CLIENT_SECRET }}
+    object_type: Account
+    match: {{ by: record_id, column: crm_id }}
+    fields: {{ health_score: Health_Score__c, tier: Health_Tier__c, p_churn_90d: Churn_Risk_90d__c, recommended_action: Health_Action__c }}
+    timeout_seconds: 2
+{extra}"
+    )
+}
+
+const SF_PROPS: &[&str] = &["Health_Score__c", "Health_Tier__c", "Churn_Risk_90d__c", "Health_Action__c"];
+
+#[test]
+fn salesforce_composite_with_oauth_refresh_partial_failures_and_the_request_limit() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("sf", &|| {
+        let srv = holder.get_or_init(|| crm::salesforce("client-1", "SECRET-sf-9f8e7d", &[], SF_PROPS));
+        salesforce_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    let deleted: HashSet<String> = all.iter().take(2).cloned().collect();
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.records = all.iter().filter(|i| !deleted.contains(*i)).map(|i| (i.clone(), BTreeMap::new())).collect();
+        c.script = vec![Fault::SessionExpired, Fault::Server(503)].into_iter().collect();
+    }
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &deleted);
+    {
+        let c = server.crm.lock().unwrap();
+        assert!(c.issued >= 2, "the expired session was refreshed");
+        assert!(c.max_batch_seen <= 200 && c.max_batch_seen > 100);
+    }
+    // the request limit stops the run with exit 4
+    let yaml = std::fs::read_to_string(&s.cfg).unwrap();
+    std::fs::write(&s.cfg, yaml.replace("recommended_action: Health_Action__c", "recommended_action: Health_Action__c, segment_percentile: Health_Score__c")).unwrap();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 2, "two columns to one field is a config error: {}", r.all());
+    std::fs::write(&s.cfg, yaml.clone()).unwrap();
+    server.crm.lock().unwrap().records.extend(deleted.iter().map(|d| (d.clone(), BTreeMap::new())));
+    server.crm.lock().unwrap().script = vec![Fault::Daily].into_iter().collect();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &HashSet::new());
+    assert_no_token(&s.dir);
+}
+
+#[test]
+fn salesforce_bulk_api_for_large_runs() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("sf-bulk", &|| {
+        let srv = holder.get_or_init(|| crm::salesforce("client-1", "SECRET-sf-9f8e7d", &[], SF_PROPS));
+        salesforce_yaml(&srv.url, "    bulk_threshold: 500\n")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    let deleted: HashSet<String> = all.iter().skip(5).take(1).cloned().collect();
+    server.crm.lock().unwrap().records = all.iter().filter(|i| !deleted.contains(*i)).map(|i| (i.clone(), BTreeMap::new())).collect();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &deleted);
+    let c = server.crm.lock().unwrap();
+    assert_eq!(c.jobs.len(), 1);
+    assert!(c.log.iter().any(|(_, ids)| ids.iter().any(|i| i.starts_with("bulk:"))));
+    drop(c);
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.dir.join("out/_sync/salesforce-accounts/state.json")).unwrap()).unwrap();
+    assert!(state["bulk_job"].is_null(), "a finished job is cleared from the state");
+    assert_eq!(state["records"].as_object().unwrap().len(), all.len() - 1);
+}
