@@ -8,3 +8,4 @@ mod model;
 mod score;
 mod crm;
 mod sync;
+mod s3;
