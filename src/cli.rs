@@ -94,6 +94,10 @@ pub struct TrainArgs {
     /// Make the new model current even if it is worse than the current one.
     #[arg(long)]
     pub force: bool,
+    /// Also write the churn model's training matrices and parameters here
+    /// (for benchmarking against Python's lightgbm).
+    #[arg(long)]
+    pub export_frame: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +130,9 @@ pub struct FeaturesArgs {
     pub from: Option<NaiveDate>,
     #[arg(long)]
     pub to: Option<NaiveDate>,
+    /// Print the executed plan with its metrics (EXPLAIN ANALYZE) instead of rows.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -179,7 +186,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Train(a) => {
             let cfg = Config::load(&a.common.config)?;
             let engine = validate(&cfg).await?;
-            train(&engine, &cfg, a.force).await.map(|_| ExitCode::SUCCESS)
+            train(&engine, &cfg, a.force, a.export_frame.as_deref()).await.map(|_| ExitCode::SUCCESS)
         }
     }
 }
@@ -235,6 +242,17 @@ async fn features(a: FeaturesArgs) -> Result<ExitCode> {
     if dates.is_empty() {
         return Err(Error::Usage("no snapshot dates between `--from` and `--to`".into()));
     }
+    if a.explain {
+        fs.register(&engine, &dates).await?;
+        let b = engine.query(&format!("EXPLAIN ANALYZE SELECT * FROM {}", fs.spec.output)).await?;
+        for batch in &b {
+            let plan = crate::model::frame::strings(batch, "plan")?;
+            for p in plan.into_iter().flatten() {
+                println!("{p}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let stage = Stage::start("features");
     let batches = fs.build(&engine, &dates).await?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
@@ -254,10 +272,10 @@ async fn features(a: FeaturesArgs) -> Result<ExitCode> {
 }
 
 /// Trains, prints the card's summary and writes `model_metrics`.
-pub async fn train(engine: &Engine, cfg: &Config, force: bool) -> Result<crate::model::card::Card> {
+pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&std::path::Path>) -> Result<crate::model::card::Card> {
     let stage = Stage::start("train");
     let spin = log::spinner("training");
-    let outcome = crate::model::train::train(engine, cfg, force, &|m| {
+    let outcome = crate::model::train::train(engine, cfg, force, export, &|m| {
         spin.set_message(m.to_string());
         tracing::debug!("{m}");
     })
@@ -454,7 +472,7 @@ async fn demo(c: &Common) -> Result<ExitCode> {
         stage.done(&format!("generated a sample company: {} accounts × {} months at {}", s.accounts, opts.months, cfg.warehouse));
     }
     let engine = validate(&cfg).await?;
-    let card = train(&engine, &cfg, false).await?;
+    let card = train(&engine, &cfg, false, None).await?;
     let scored = run_job(&cfg, None, "demo").await?;
     // Reasons are only honest out of time: score 90 days before the export
     // with the same model (trained on earlier snapshots) and check the

@@ -151,6 +151,9 @@ pub struct Config {
     pub output: Location,
     pub stale_lock_hours: f64,
     pub storage: BTreeMap<String, String>,
+    pub memory_limit_mb: usize,
+    pub threads: Option<usize>,
+    pub spill_dir: Option<PathBuf>,
     pub models_dir: Location,
     pub model_name: String,
     pub sql_dir: PathBuf,
@@ -387,7 +390,18 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         }
     }
 
+    let memory_limit_mb = raw.engine.memory_limit_mb.unwrap_or(256);
+    if memory_limit_mb < 64 {
+        return Err(Error::Config(format!("`engine.memory_limit_mb`: {memory_limit_mb} is too small; give at least 64")));
+    }
+    if raw.engine.threads == Some(0) {
+        return Err(Error::Config("`engine.threads` must be at least 1".into()));
+    }
+    let spill_dir = raw.engine.spill_dir.as_deref().map(|d| normalize(&base.join(d)));
     Ok(Config {
+        memory_limit_mb,
+        threads: raw.engine.threads,
+        spill_dir,
         base_dir: base.to_path_buf(),
         warehouse,
         export_date: raw.warehouse.export_date,

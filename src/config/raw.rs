@@ -21,6 +21,9 @@ pub struct RawConfig {
     /// environment (AWS_ACCESS_KEY_ID, …), never from this file.
     #[serde(default)]
     pub storage: BTreeMap<String, String>,
+    /// Query engine limits.
+    #[serde(default)]
+    pub engine: RawEngine,
     #[serde(default)]
     pub models: RawModels,
     #[serde(default)]
@@ -66,6 +69,19 @@ pub struct RawOutput {
     pub uri: String,
     /// A lock older than this is reported as stale (with its owner and age).
     pub stale_lock_hours: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawEngine {
+    /// Memory DataFusion's joins, aggregates and sorts may hold before they
+    /// spill to disk. Default 256 (scoring 100,000 accounts stays under 1 GiB);
+    /// building a training frame of many snapshots is faster with more.
+    pub memory_limit_mb: Option<usize>,
+    /// Threads for queries (default: the machine's cores).
+    pub threads: Option<usize>,
+    /// Where spills go (default: the system's temp folder).
+    pub spill_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -74,7 +74,7 @@ pub struct Engine {
 /// The Arrow type a contract kind is registered as.
 pub fn kind_type(k: Kind) -> DataType {
     match k {
-        Kind::Str => DataType::Utf8View,
+        Kind::Str => DataType::Utf8,
         Kind::Num => DataType::Float64,
         Kind::Bool => DataType::Boolean,
         Kind::Date => DataType::Date32,
@@ -99,21 +99,30 @@ fn view_types(schema: &Schema) -> Schema {
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            DataType::Utf8View | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8),
             _ => f.as_ref().clone(),
         })
         .collect();
     Schema::new(fields)
 }
 
-pub fn session(threads: usize) -> SessionContext {
+/// One SessionContext per run. Joins, aggregates and sorts share a memory
+/// pool of `memory_limit_mb` and spill to disk past it, so a training frame
+/// larger than memory still builds.
+pub fn session(threads: usize, memory_limit_mb: usize, spill_dir: Option<&std::path::Path>) -> Result<SessionContext> {
     let mut config = SessionConfig::new().with_target_partitions(threads.max(1)).with_information_schema(false);
-    // Joins and aggregates over a few hundred thousand snapshot rows do better
-    // when hash-partitioned than collected to one side.
     config.options_mut().optimizer.prefer_hash_join = true;
     config.options_mut().execution.parquet.pushdown_filters = false;
-    let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
-    SessionContext::new_with_state(state)
+    // Utf8View arrays keep whole decoded pages alive through joins and
+    // aggregates (a few bytes of key pin a page); plain Utf8 copies the key.
+    config.options_mut().execution.parquet.schema_force_view_types = false;
+    let mut rt = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_limit(memory_limit_mb << 20, 1.0);
+    if let Some(d) = spill_dir {
+        rt = rt.with_temp_file_path(d);
+    }
+    let runtime = rt.build_arc().map_err(|e| Error::other("starting the query engine", e))?;
+    let state = SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+    Ok(SessionContext::new_with_state(state))
 }
 
 impl Engine {
@@ -121,8 +130,8 @@ impl Engine {
     /// them. Problems with files or columns come back as one `Error::Input`.
     pub async fn open(cfg: &Config) -> Result<Engine> {
         let stores = Stores::new(cfg.storage.clone());
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let ctx = session(threads);
+        let threads = cfg.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let ctx = session(threads, cfg.memory_limit_mb, cfg.spill_dir.as_deref())?;
         let export_date = cfg.export_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
         let mut engine = Engine { ctx, stores, cfg: cfg.clone(), tables: BTreeMap::new(), warnings: vec![], export_date };
         let mut problems = Vec::new();

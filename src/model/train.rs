@@ -263,7 +263,7 @@ pub struct Outcome {
     pub promoted: bool,
 }
 
-pub async fn train(engine: &Engine, cfg: &Config, force: bool, progress: &dyn Fn(&str)) -> Result<Outcome> {
+pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&std::path::Path>, progress: &dyn Fn(&str)) -> Result<Outcome> {
     let dates = snapshot_dates(engine, cfg).await?;
     let (train_d, val_d, test_d) = split(&dates, cfg)?;
     progress(&format!("building features and labels for {} snapshot dates", dates.len()));
@@ -346,8 +346,21 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, progress: &dyn Fn
     let (xt, yt, _) = hazard_rows(frame, labels, &tr, k_max);
     let (xv, yv, _) = hazard_rows(frame, labels, &va, k_max);
     let w = names.len();
+    if let Some(dir) = export {
+        export_frame(dir, &names, &hp, early, &xt, &yt, &xv, &yv)?;
+    }
+    let t0 = std::time::Instant::now();
     let churn = lgbm::train(&hp, &names, &lgbm::Data { x: &xt, y: &yt, n_features: w }, Some(&lgbm::Data { x: &xv, y: &yv, n_features: w }), early)?;
     card.best_iteration.insert("churn".into(), churn.best_iteration);
+    tracing::info!(
+        stage = "train.churn",
+        secs = t0.elapsed().as_secs_f64(),
+        "churn hazard model: {} training rows × {} inputs, {} validation rows, best iteration {}",
+        yt.len(),
+        w,
+        yv.len(),
+        churn.best_iteration
+    );
     let threads = cfg.training.num_threads;
     let churn_pred = lgbm::Predictor::load(&churn.model_text, threads)?;
     let hv = churn_pred.predict(&xv)?;
@@ -492,4 +505,30 @@ async fn evaluate_current(
         .filter_map(|i| label_of.get(&(f.account_id[i].as_str(), f.as_of[i])).and_then(|l| l.churned_within(max_h)).map(|y| (s.p_churn[k][i], y)))
         .unzip();
     Ok(Ok(metrics::auc(&p, &y)))
+}
+
+/// Writes the churn model's training and validation matrices and parameters
+/// (for the benchmark against Python's lightgbm on the same frame).
+#[allow(clippy::too_many_arguments)]
+fn export_frame(dir: &std::path::Path, names: &[String], params: &lgbm::Params, early: usize, xt: &[f64], yt: &[f32], xv: &[f64], yv: &[f32]) -> Result<()> {
+    use arrow::array::{ArrayRef, Float32Array, Float64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    std::fs::create_dir_all(dir).map_err(|e| Error::other(format!("creating `{}`", dir.display()), e))?;
+    let w = names.len();
+    let write = |file: &str, x: &[f64], y: &[f32]| -> Result<()> {
+        let mut fields: Vec<Field> = names.iter().map(|n| Field::new(n, DataType::Float64, true)).collect();
+        fields.push(Field::new("label", DataType::Float32, false));
+        let schema = Arc::new(Schema::new(fields));
+        let mut cols: Vec<ArrayRef> = (0..w).map(|j| Arc::new(Float64Array::from_iter_values(x.chunks(w).map(|r| r[j]))) as ArrayRef).collect();
+        cols.push(Arc::new(Float32Array::from(y.to_vec())));
+        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::other("export frame", e))?;
+        let bytes = crate::output::parquet::encode(&schema, &[batch])?;
+        std::fs::write(dir.join(file), bytes).map_err(|e| Error::other(format!("writing `{file}`"), e))
+    };
+    write("train.parquet", xt, yt)?;
+    write("valid.parquet", xv, yv)?;
+    let mut p = params.clone();
+    p.insert("early_stopping_round".into(), early.to_string());
+    std::fs::write(dir.join("params.json"), serde_json::to_string_pretty(&p).unwrap()).map_err(|e| Error::other("writing params.json", e))
 }
