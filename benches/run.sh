@@ -41,9 +41,9 @@ destinations:
     rate_limit: { requests: 100, per_seconds: 10 }
     concurrency: 4
 YAML
-# scoring one date runs with the default memory pool (256 MB); building and
+# scoring one date runs with the default memory pool (512 MB); building and
 # training on 12 snapshots of 100,000 accounts gets 6 GB before it spills
-sed 's/\${MEMORY_MB}/256/' "$B/bench.yaml" > "$B/bench-score.yaml"
+sed 's/\${MEMORY_MB}/512/' "$B/bench.yaml" > "$B/bench-score.yaml"
 sed -i 's/\${MEMORY_MB}/6000/' "$B/bench.yaml"
 C="$B/bench.yaml"
 S="$B/bench-score.yaml"

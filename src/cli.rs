@@ -49,6 +49,17 @@ pub enum Cmd {
     Demo(Common),
     /// Send changed scores to the configured CRM destinations.
     Sync(SyncArgs),
+    /// Rolling-origin evaluation: retrain as of each of the last K months, score the next.
+    Backtest(BacktestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// How many monthly origins (the newest whose longest horizon is observed).
+    #[arg(long, default_value_t = 3)]
+    pub origins: usize,
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +194,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Demo(c) => demo(&c).await,
         Cmd::Sync(a) => sync(a).await,
+        Cmd::Backtest(a) => backtest(a).await,
         Cmd::Train(a) => {
             let cfg = Config::load(&a.common.config)?;
             let engine = validate(&cfg).await?;
@@ -622,4 +634,78 @@ async fn sync(a: SyncArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn backtest(a: BacktestArgs) -> Result<ExitCode> {
+    use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let cfg = Config::load(&a.common.config)?;
+    let engine = validate(&cfg).await?;
+    let stage = Stage::start("backtest");
+    let spin = log::spinner("backtest");
+    let rows = crate::model::train::backtest(&engine, &cfg, a.origins, &|m| spin.set_message(m.to_string())).await?;
+    spin.finish_and_clear();
+    println!("origin      trained on                target       rows  pos   AUC (rules)    PR-AUC (rules)  Brier   calib.err");
+    for r in &rows {
+        println!(
+            "{}  {} → {}  {:<11} {:>5} {:>4}  {:>5} ({:>5})  {:>6} ({:>5})   {:>6}  {:>6}",
+            r.origin,
+            r.train_from,
+            r.train_to,
+            r.target,
+            r.model.rows,
+            r.model.positives,
+            fmt(r.model.auc, 3),
+            fmt(r.rules.auc, 3),
+            fmt(r.model.pr_auc, 3),
+            fmt(r.rules.pr_auc, 3),
+            fmt(r.model.brier, 4),
+            fmt(r.model.calibration_error, 3)
+        );
+    }
+    let s = |f: &dyn Fn(&crate::model::train::BacktestRow) -> String| Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
+    let n = |f: &dyn Fn(&crate::model::train::BacktestRow) -> Option<f64>| Arc::new(Float64Array::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef;
+    let u = |f: &dyn Fn(&crate::model::train::BacktestRow) -> usize| Arc::new(UInt64Array::from(rows.iter().map(|r| f(r) as u64).collect::<Vec<_>>())) as ArrayRef;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("origin", DataType::Utf8, false),
+        Field::new("train_from", DataType::Utf8, false),
+        Field::new("train_to", DataType::Utf8, false),
+        Field::new("target", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("positives", DataType::UInt64, false),
+        Field::new("auc", DataType::Float64, true),
+        Field::new("rules_auc", DataType::Float64, true),
+        Field::new("pr_auc", DataType::Float64, true),
+        Field::new("rules_pr_auc", DataType::Float64, true),
+        Field::new("brier", DataType::Float64, true),
+        Field::new("log_loss", DataType::Float64, true),
+        Field::new("top_decile_lift", DataType::Float64, true),
+        Field::new("calibration_error", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            s(&|r| r.origin.clone()),
+            s(&|r| r.train_from.clone()),
+            s(&|r| r.train_to.clone()),
+            s(&|r| r.target.clone()),
+            u(&|r| r.model.rows),
+            u(&|r| r.model.positives),
+            n(&|r| r.model.auc),
+            n(&|r| r.rules.auc),
+            n(&|r| r.model.pr_auc),
+            n(&|r| r.rules.pr_auc),
+            n(&|r| r.model.brier),
+            n(&|r| r.model.log_loss),
+            n(&|r| r.model.top_decile_lift),
+            n(&|r| r.model.calibration_error),
+        ],
+    )
+    .map_err(|e| Error::other("backtest table", e))?;
+    let out = crate::output::Output::open(&engine.stores, &cfg, &crate::output::new_run_id())?;
+    let staged = out.stage("backtest", &format!("run_id={}", out.run_id), &schema, &[batch]).await?;
+    out.publish(vec![staged]).await?;
+    stage.done(&format!("{} origins × {} targets written to {}", a.origins, rows.len() / a.origins.max(1), cfg.output_table("backtest")));
+    Ok(ExitCode::SUCCESS)
 }

@@ -390,7 +390,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         }
     }
 
-    let memory_limit_mb = raw.engine.memory_limit_mb.unwrap_or(256);
+    let memory_limit_mb = raw.engine.memory_limit_mb.unwrap_or(512);
     if memory_limit_mb < 64 {
         return Err(Error::Config(format!("`engine.memory_limit_mb`: {memory_limit_mb} is too small; give at least 64")));
     }

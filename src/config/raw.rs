@@ -75,7 +75,7 @@ pub struct RawOutput {
 #[serde(deny_unknown_fields)]
 pub struct RawEngine {
     /// Memory DataFusion's joins, aggregates and sorts may hold before they
-    /// spill to disk. Default 256 (scoring 100,000 accounts stays under 1 GiB);
+    /// spill to disk. Default 512;
     /// building a training frame of many snapshots is faster with more.
     pub memory_limit_mb: Option<usize>,
     /// Threads for queries (default: the machine's cores).

@@ -276,7 +276,6 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
         (0..frame.rows()).filter(|i| set.contains(&frame.as_of[*i])).collect()
     };
     let (tr, va, te) = (in_dates(&train_d), in_dates(&val_d), in_dates(&test_d));
-    let k_max = *cfg.training.horizons.iter().max().unwrap() / INTERVAL_DAYS;
     let params = default_params(cfg);
     let registry = Registry::open(&engine.stores, cfg)?;
     let version = registry.next_version().await?;
@@ -333,85 +332,21 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
         return Ok(Outcome { promoted: promote, card });
     }
 
-    // -- churn hazard
-    progress("training the churn model");
-    let mut names = frame.names.clone();
-    names.push(INTERVAL_FEATURE.to_string());
-    let mut hp = params.clone();
-    let early = hp.remove("early_stopping_round").and_then(|v| v.parse().ok()).unwrap_or(50);
-    let cats: Vec<String> = frame.categorical.iter().enumerate().filter(|(_, c)| **c).map(|(j, _)| j.to_string()).collect();
-    if !cats.is_empty() {
-        hp.insert("categorical_feature".into(), cats.join(","));
-    }
-    let (xt, yt, _) = hazard_rows(frame, labels, &tr, k_max);
-    let (xv, yv, _) = hazard_rows(frame, labels, &va, k_max);
-    let w = names.len();
-    if let Some(dir) = export {
-        export_frame(dir, &names, &hp, early, &xt, &yt, &xv, &yv)?;
-    }
-    let t0 = std::time::Instant::now();
-    let churn = lgbm::train(&hp, &names, &lgbm::Data { x: &xt, y: &yt, n_features: w }, Some(&lgbm::Data { x: &xv, y: &yv, n_features: w }), early)?;
-    card.best_iteration.insert("churn".into(), churn.best_iteration);
-    tracing::info!(
-        stage = "train.churn",
-        secs = t0.elapsed().as_secs_f64(),
-        "churn hazard model: {} training rows × {} inputs, {} validation rows, best iteration {}",
-        yt.len(),
-        w,
-        yv.len(),
-        churn.best_iteration
-    );
-    let threads = cfg.training.num_threads;
-    let churn_pred = lgbm::Predictor::load(&churn.model_text, threads)?;
-    let hv = churn_pred.predict(&xv)?;
-    let hazard_cal = Isotonic::fit(&hv, &yv.iter().map(|v| *v > 0.5).collect::<Vec<_>>());
-
-    // -- expansion
-    progress("training the expansion model");
-    let eh = cfg.training.expansion_horizon;
-    let pick = |rows: &[usize]| -> (Vec<f64>, Vec<f32>) {
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        for &i in rows {
-            if let Some(e) = labels[i].expanded_within(eh) {
-                x.extend_from_slice(frame.row(i));
-                y.push(if e { 1.0 } else { 0.0 });
-            }
-        }
-        (x, y)
-    };
-    let (ext, eyt) = pick(&tr);
-    let (exv, eyv) = pick(&va);
-    let ew = frame.width();
-    let expansion = lgbm::train(&hp, &frame.names, &lgbm::Data { x: &ext, y: &eyt, n_features: ew }, Some(&lgbm::Data { x: &exv, y: &eyv, n_features: ew }), early)?;
-    card.best_iteration.insert("expansion".into(), expansion.best_iteration);
-    let exp_pred = lgbm::Predictor::load(&expansion.model_text, threads)?;
-    let expansion_cal = Isotonic::fit(&exp_pred.predict(&exv)?, &eyv.iter().map(|v| *v > 0.5).collect::<Vec<_>>());
-
-    let importance = churn_pred.importance_gain()?;
-    let mut imp: Vec<(String, f64)> = names.iter().cloned().zip(importance).collect();
-    imp.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    card.importance = imp;
+    let fitted = fit(frame, labels, &tr, &va, cfg, export, progress)?;
+    card.best_iteration = fitted.best_iteration.clone();
+    card.importance = fitted.importance.clone();
     card.kind = Kind::Lightgbm;
-    let calibration = Calibration { hazard: hazard_cal, expansion: expansion_cal };
-    let (churn_text, expansion_text) = (churn.model_text, expansion.model_text);
+    let Fitted { churn_text, expansion_text, calibration, .. } = fitted;
 
     // -- the test window
     progress("evaluating on the test window");
     let model = Model::from_stored(
         Stored { card: card.clone(), model: Some(churn_text.clone()), expansion: Some(expansion_text.clone()), calibration: Some(calibration.clone()) },
-        threads,
+        cfg.training.num_threads,
     )?;
-    let test_frame = frame.select(&te);
-    let scores = model.predict(&test_frame, &features, &cfg.rule_weights)?;
-    for (k, h) in cfg.training.horizons.iter().enumerate() {
-        let (p, y): (Vec<f64>, Vec<bool>) =
-            te.iter().enumerate().filter_map(|(r, i)| labels[*i].churned_within(*h).map(|y| (scores.p_churn[k][r], y))).unzip();
-        card.metrics.get_mut(&format!("churn_{h}d")).unwrap().model = Some(metrics::evaluate(&p, &y));
+    for (target, m) in evaluate(&model, frame, labels, &te, &features, cfg)? {
+        card.metrics.get_mut(&target).unwrap().model = Some(m);
     }
-    let (p, y): (Vec<f64>, Vec<bool>) =
-        te.iter().enumerate().filter_map(|(r, i)| labels[*i].expanded_within(eh).map(|y| (scores.p_expand[r], y))).unzip();
-    card.metrics.get_mut(&format!("expand_{eh}d")).unwrap().model = Some(metrics::evaluate(&p, &y));
     for (target, m) in &card.metrics {
         if let Some(mm) = &m.model {
             if mm.auc.is_some_and(|a| a > 0.95) || mm.top_decile_lift.is_some_and(|l| l > 8.0) {
@@ -531,4 +466,183 @@ fn export_frame(dir: &std::path::Path, names: &[String], params: &lgbm::Params, 
     let mut p = params.clone();
     p.insert("early_stopping_round".into(), early.to_string());
     std::fs::write(dir.join("params.json"), serde_json::to_string_pretty(&p).unwrap()).map_err(|e| Error::other("writing params.json", e))
+}
+
+/// A fitted pair of models with their calibration.
+pub struct Fitted {
+    pub churn_text: String,
+    pub expansion_text: String,
+    pub calibration: Calibration,
+    pub best_iteration: BTreeMap<String, usize>,
+    pub importance: Vec<(String, f64)>,
+}
+
+/// Fits the churn hazard and expansion models on `tr`, early-stopped and
+/// calibrated on `va`.
+pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Config, export: Option<&std::path::Path>, progress: &dyn Fn(&str)) -> Result<Fitted> {
+    progress("training the churn model");
+    let k_max = *cfg.training.horizons.iter().max().unwrap() / INTERVAL_DAYS;
+    let mut names = frame.names.clone();
+    names.push(INTERVAL_FEATURE.to_string());
+    let mut hp = default_params(cfg);
+    let early = hp.remove("early_stopping_round").and_then(|v| v.parse().ok()).unwrap_or(50);
+    let cats: Vec<String> = frame.categorical.iter().enumerate().filter(|(_, c)| **c).map(|(j, _)| j.to_string()).collect();
+    if !cats.is_empty() {
+        hp.insert("categorical_feature".into(), cats.join(","));
+    }
+    let (xt, yt, _) = hazard_rows(frame, labels, tr, k_max);
+    let (xv, yv, _) = hazard_rows(frame, labels, va, k_max);
+    let w = names.len();
+    if let Some(dir) = export {
+        export_frame(dir, &names, &hp, early, &xt, &yt, &xv, &yv)?;
+    }
+    let t0 = std::time::Instant::now();
+    let churn = lgbm::train(&hp, &names, &lgbm::Data { x: &xt, y: &yt, n_features: w }, Some(&lgbm::Data { x: &xv, y: &yv, n_features: w }), early)?;
+    tracing::info!(
+        stage = "train.churn",
+        secs = t0.elapsed().as_secs_f64(),
+        "churn hazard model: {} training rows × {} inputs, {} validation rows, best iteration {}",
+        yt.len(),
+        w,
+        yv.len(),
+        churn.best_iteration
+    );
+    let threads = cfg.training.num_threads;
+    let churn_pred = lgbm::Predictor::load(&churn.model_text, threads)?;
+    let hazard_cal = Isotonic::fit(&churn_pred.predict(&xv)?, &yv.iter().map(|v| *v > 0.5).collect::<Vec<_>>());
+
+    progress("training the expansion model");
+    let eh = cfg.training.expansion_horizon;
+    let pick = |rows: &[usize]| -> (Vec<f64>, Vec<f32>) {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for &i in rows {
+            if let Some(e) = labels[i].expanded_within(eh) {
+                x.extend_from_slice(frame.row(i));
+                y.push(if e { 1.0 } else { 0.0 });
+            }
+        }
+        (x, y)
+    };
+    let (ext, eyt) = pick(tr);
+    let (exv, eyv) = pick(va);
+    let ew = frame.width();
+    let expansion = lgbm::train(&hp, &frame.names, &lgbm::Data { x: &ext, y: &eyt, n_features: ew }, Some(&lgbm::Data { x: &exv, y: &eyv, n_features: ew }), early)?;
+    let exp_pred = lgbm::Predictor::load(&expansion.model_text, threads)?;
+    let expansion_cal = Isotonic::fit(&exp_pred.predict(&exv)?, &eyv.iter().map(|v| *v > 0.5).collect::<Vec<_>>());
+
+    let mut importance: Vec<(String, f64)> = names.iter().cloned().zip(churn_pred.importance_gain()?).collect();
+    importance.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(Fitted {
+        best_iteration: [("churn".to_string(), churn.best_iteration), ("expansion".to_string(), expansion.best_iteration)].into_iter().collect(),
+        churn_text: churn.model_text,
+        expansion_text: expansion.model_text,
+        calibration: Calibration { hazard: hazard_cal, expansion: expansion_cal },
+        importance,
+    })
+}
+
+/// The model's metrics per target (`churn_30d`, …, `expand_90d`) on rows `te`.
+pub fn evaluate(model: &Model, frame: &Frame, labels: &[Label], te: &[usize], features: &[&Feature], cfg: &Config) -> Result<BTreeMap<String, Metrics>> {
+    let scores = model.predict(&frame.select(te), features, &cfg.rule_weights)?;
+    let mut out = BTreeMap::new();
+    for (k, h) in cfg.training.horizons.iter().enumerate() {
+        let (p, y): (Vec<f64>, Vec<bool>) =
+            te.iter().enumerate().filter_map(|(r, i)| labels[*i].churned_within(*h).map(|y| (scores.p_churn[k][r], y))).unzip();
+        out.insert(format!("churn_{h}d"), metrics::evaluate(&p, &y));
+    }
+    let eh = cfg.training.expansion_horizon;
+    let (p, y): (Vec<f64>, Vec<bool>) =
+        te.iter().enumerate().filter_map(|(r, i)| labels[*i].expanded_within(eh).map(|y| (scores.p_expand[r], y))).unzip();
+    out.insert(format!("expand_{eh}d"), metrics::evaluate(&p, &y));
+    Ok(out)
+}
+
+/// One row of a backtest: a model trained as of `origin`, scored at it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BacktestRow {
+    pub origin: String,
+    pub train_from: String,
+    pub train_to: String,
+    pub target: String,
+    pub model: Metrics,
+    pub rules: Metrics,
+}
+
+/// Rolling-origin evaluation: for each of the last `origins` monthly dates
+/// whose longest horizon is observed, train on what was known then (labels
+/// observed before the origin, validation the newest of those) and score the
+/// accounts at the origin.
+pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &dyn Fn(&str)) -> Result<Vec<BacktestRow>> {
+    let dates = snapshot_dates(engine, cfg).await?;
+    if origins == 0 || dates.len() < origins {
+        return Err(Error::Usage(format!("`--origins {origins}`: the export has {} usable monthly snapshot dates", dates.len())));
+    }
+    progress(&format!("building features and labels for {} snapshot dates", dates.len()));
+    let data = load(engine, cfg, &dates).await?;
+    let (frame, labels) = (&data.frame, &data.labels);
+    let features = data.fs.available(&engine.present_tables());
+    let gap = chrono::Days::new(*cfg.training.horizons.iter().max().unwrap() as u64);
+    let rows_of = |ds: &[NaiveDate]| -> Vec<usize> {
+        let set: std::collections::BTreeSet<i32> = ds.iter().map(|d| day(*d)).collect();
+        (0..frame.rows()).filter(|i| set.contains(&frame.as_of[*i])).collect()
+    };
+    let mut out = Vec::new();
+    for origin in dates[dates.len() - origins..].iter().copied() {
+        // labels of the training window must be observed by the origin
+        let known: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d + gap <= origin).collect();
+        let v = cfg.training.validation_months as usize;
+        if known.len() < v + 1 {
+            return Err(Error::Usage(format!("origin {origin}: too little history before it to train (need validation months plus a gap of the longest horizon)")));
+        }
+        let val = known[known.len() - v..].to_vec();
+        let train_d: Vec<NaiveDate> = known.iter().copied().filter(|d| *d + gap <= val[0]).collect();
+        if train_d.is_empty() {
+            return Err(Error::Usage(format!("origin {origin}: no training dates a full horizon before its validation window")));
+        }
+        progress(&format!("origin {origin}: training on {} → {}", train_d[0], train_d[train_d.len() - 1]));
+        let (tr, va, te) = (rows_of(&train_d), rows_of(&val), rows_of(&[origin]));
+        let fitted = fit(frame, labels, &tr, &va, cfg, None, &|_| ())?;
+        let card = Card {
+            name: cfg.model_name.clone(),
+            version: format!("backtest-{origin}"),
+            kind: Kind::Lightgbm,
+            healthscore_version: env!("CARGO_PKG_VERSION").to_string(),
+            trained_at: String::new(),
+            export_date: engine.export_date.to_string(),
+            feature_set: SqlRef { version: data.fs.version.clone(), hash: data.fs.hash.clone() },
+            label_set: SqlRef { version: data.labels_set.version.clone(), hash: data.labels_set.hash.clone() },
+            features: frame.names.clone(),
+            categorical: vec![],
+            vocab: data.vocab.clone(),
+            horizons: cfg.training.horizons.clone(),
+            expansion_horizon: cfg.training.expansion_horizon,
+            params: BTreeMap::new(),
+            best_iteration: fitted.best_iteration.clone(),
+            train: window(labels, &tr, &train_d, cfg),
+            validation: window(labels, &va, &val, cfg),
+            test: window(labels, &te, &[origin], cfg),
+            metrics: BTreeMap::new(),
+            importance: vec![],
+            warnings: vec![],
+            promotion: None,
+        };
+        let model = Model::from_stored(
+            Stored { card, model: Some(fitted.churn_text), expansion: Some(fitted.expansion_text), calibration: Some(fitted.calibration) },
+            cfg.training.num_threads,
+        )?;
+        let m = evaluate(&model, frame, labels, &te, &features, cfg)?;
+        let r = rules_metrics(frame, labels, &va, &te, &features, cfg);
+        for (target, mm) in m {
+            out.push(BacktestRow {
+                origin: origin.to_string(),
+                train_from: train_d[0].to_string(),
+                train_to: train_d[train_d.len() - 1].to_string(),
+                rules: r[&target].clone(),
+                target,
+                model: mm,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -265,3 +265,29 @@ fn too_few_churns_fall_back_to_the_rules_score_with_the_same_schema() {
     let reasons = healthscore::model::frame::strings(&rules[0], "recommended_action").unwrap();
     assert!(reasons.iter().all(|r| r.is_some()));
 }
+
+#[test]
+fn backtest_retrains_as_of_each_origin_without_seeing_its_future() {
+    let c = company();
+    let dir = scratch("backtest");
+    let cfg = config_for(&dir, &c.data, &c.models, "");
+    let r = hs(&["backtest", "-c", cfg.to_str().unwrap(), "--origins", "2"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let part = std::fs::read_dir(dir.join("out/backtest")).unwrap().next().unwrap().unwrap().path();
+    let b = &read_parquet(&part.join("part-0.parquet"))[0];
+    assert_eq!(b.num_rows(), 2 * 4, "2 origins × (3 churn horizons + expansion)");
+    let origin = healthscore::model::frame::strings(b, "origin").unwrap();
+    let train_to = healthscore::model::frame::strings(b, "train_to").unwrap();
+    let auc = healthscore::model::frame::floats(b, "auc").unwrap();
+    let rules = healthscore::model::frame::floats(b, "rules_auc").unwrap();
+    let target = healthscore::model::frame::strings(b, "target").unwrap();
+    for i in 0..b.num_rows() {
+        let o = day(origin[i].as_deref().unwrap());
+        let t = day(train_to[i].as_deref().unwrap());
+        // the training window's labels (and the validation window after it) end before the origin
+        assert!(t + 2 * 90 <= o, "trained up to {:?} for origin {:?}", train_to[i], origin[i]);
+        if target[i].as_deref() == Some("churn_90d") {
+            assert!(auc[i] > rules[i], "origin {:?}: model {} vs rules {}", origin[i], auc[i], rules[i]);
+        }
+    }
+}
