@@ -87,5 +87,6 @@ t = t.set_column(t.schema.get_field_index("health_score"), "health_score", pa.ar
 pq.write_table(t, p, compression="zstd")
 print(f"changed {len(range(0, n, 50))} of {n} scores")
 PY
+sleep 11   # a scheduled run comes hours later; let the server's 10-second window empty
 $M "$BIN" sync -c "$C" --force --log-format json 2>&1 | grep -E '"stage":"sync"|wall_s' | grep -oE '"message":"[^"]*"|"secs":[0-9.]+|\{"cmd.*'
 curl -s "http://127.0.0.1:$PORT/stats"; echo

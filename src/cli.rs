@@ -181,7 +181,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Generate(a) => generate(a).await,
         Cmd::Validate(c) => {
             let cfg = Config::load(&c.config)?;
-            validate(&cfg).await.map(|_| ExitCode::SUCCESS)
+            validate(&cfg, true).await.map(|_| ExitCode::SUCCESS)
         }
         Cmd::Features(a) => features(a).await,
         Cmd::Score(a) => {
@@ -197,7 +197,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Backtest(a) => backtest(a).await,
         Cmd::Train(a) => {
             let cfg = Config::load(&a.common.config)?;
-            let engine = validate(&cfg).await?;
+            let engine = validate(&cfg, true).await?;
             train(&engine, &cfg, a.force, a.export_frame.as_deref()).await.map(|_| ExitCode::SUCCESS)
         }
     }
@@ -222,11 +222,13 @@ async fn generate(a: GenerateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the export and runs every contract check; prints warnings.
-pub async fn validate(cfg: &Config) -> Result<Engine> {
+/// Opens the export and runs the contract checks; prints warnings. The
+/// cross-table checks (warnings only, one full scan of `usage`) run for
+/// `validate`, `train`, `backtest` and `demo`, not on every scoring run.
+pub async fn validate(cfg: &Config, cross: bool) -> Result<Engine> {
     let stage = Stage::start("validate");
     let engine = Engine::open(cfg).await?;
-    let report = crate::engine::validate::check(&engine).await?;
+    let report = crate::engine::validate::check(&engine, cross).await?;
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
@@ -240,7 +242,7 @@ pub async fn validate(cfg: &Config) -> Result<Engine> {
 
 async fn features(a: FeaturesArgs) -> Result<ExitCode> {
     let cfg = Config::load(&a.common.config)?;
-    let engine = validate(&cfg).await?;
+    let engine = validate(&cfg, false).await?;
     let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?;
     let dates = match a.snapshots.as_deref() {
         None => vec![a.as_of.unwrap_or(engine.export_date)],
@@ -275,11 +277,31 @@ async fn features(a: FeaturesArgs) -> Result<ExitCode> {
         fs.short_hash(),
         dates.len()
     ));
+    // the feature table: one partition per snapshot date, published atomically
+    let out = crate::output::Output::open(&engine.stores, &cfg, &crate::output::new_run_id())?;
+    let mut staged = Vec::new();
+    if let Some(first) = batches.first() {
+        let schema = first.schema();
+        for d in &dates {
+            let day = crate::generate::sim::day(*d);
+            let part: Vec<arrow::array::RecordBatch> = batches
+                .iter()
+                .map(|b| {
+                    let asof = crate::model::frame::days(b, "as_of")?;
+                    let keep: arrow::array::BooleanArray = asof.iter().map(|v| Some(*v == day)).collect();
+                    arrow::compute::filter_record_batch(b, &keep).map_err(|e| Error::other("splitting features by date", e))
+                })
+                .collect::<Result<_>>()?;
+            staged.push(out.stage("features", &format!("as_of={d}"), &schema, &part).await?);
+        }
+    }
+    out.publish(staged).await?;
     if rows > 0 {
         let show = arrow::util::pretty::pretty_format_batches(&[batches[0].slice(0, batches[0].num_rows().min(5))])
             .map_err(|e| Error::other("printing", e))?;
         println!("{show}");
     }
+    println!("feature table: {}as_of=…/", cfg.output_table("features"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -438,7 +460,7 @@ async fn job_stages(
     manifest: &mut crate::output::Manifest,
 ) -> Result<crate::score::Scored> {
     out.clean_staging().await?;
-    let engine = validate(cfg).await?;
+    let engine = validate(cfg, false).await?;
     manifest.stages.push(crate::output::StageRecord { name: "validate".into(), status: "success".into(), seconds: 0.0, detail: String::new() });
     let as_of = as_of.unwrap_or(engine.export_date);
     manifest.as_of = Some(as_of.to_string());
@@ -483,7 +505,7 @@ async fn demo(c: &Common) -> Result<ExitCode> {
         bar.finish_and_clear();
         stage.done(&format!("generated a sample company: {} accounts × {} months at {}", s.accounts, opts.months, cfg.warehouse));
     }
-    let engine = validate(&cfg).await?;
+    let engine = validate(&cfg, true).await?;
     let card = train(&engine, &cfg, false, None).await?;
     let scored = run_job(&cfg, None, "demo").await?;
     // Reasons are only honest out of time: score 90 days before the export
@@ -641,7 +663,7 @@ async fn backtest(a: BacktestArgs) -> Result<ExitCode> {
     use arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
     let cfg = Config::load(&a.common.config)?;
-    let engine = validate(&cfg).await?;
+    let engine = validate(&cfg, true).await?;
     let stage = Stage::start("backtest");
     let spin = log::spinner("backtest");
     let rows = crate::model::train::backtest(&engine, &cfg, a.origins, &|m| spin.set_message(m.to_string())).await?;

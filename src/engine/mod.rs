@@ -44,6 +44,17 @@ pub struct InputFile {
     pub size: u64,
     /// Path relative to the warehouse base, for messages.
     pub display: String,
+    /// Footer statistics per top-level column, when every row group has them.
+    pub stats: BTreeMap<String, ColumnStats>,
+}
+
+/// What a file's footer proves about a column without reading it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ColumnStats {
+    pub nulls: u64,
+    /// Largest value as a day number (dates and timestamps), or as a number.
+    pub max: Option<f64>,
+    pub min: Option<f64>,
 }
 
 /// What `inspect` found for one contract table.
@@ -184,7 +195,7 @@ impl Engine {
         if !as_str.ends_with(".parquet") {
             for (p, size) in folder.list().await? {
                 if p.as_ref().ends_with(".parquet") && !hidden(&p, &folder.path) {
-                    files.push(InputFile { display: display(&p), blob: folder.at(&p), size });
+                    files.push(InputFile { display: display(&p), blob: folder.at(&p), size, stats: Default::default() });
                 }
             }
         }
@@ -195,7 +206,7 @@ impl Engine {
             u.set_path(&single);
             let blob = self.stores.blob(&crate::config::Location(u))?;
             if let Ok(meta) = object_store::ObjectStoreExt::head(blob.store.as_ref(), &blob.path).await {
-                files.push(InputFile { display: display(&blob.path), blob, size: meta.size });
+                files.push(InputFile { display: display(&blob.path), blob, size: meta.size, stats: Default::default() });
             }
         }
         Ok(files)
@@ -222,9 +233,12 @@ impl Engine {
         .await;
         let mut first: Option<SchemaRef> = None;
         let before = problems.len();
-        for (f, schema) in footers {
+        for (mut f, schema) in footers {
             let schema = match schema {
-                Ok(s) => s,
+                Ok((s, stats)) => {
+                    f.stats = stats;
+                    s
+                }
                 Err(e) => {
                     problems.push(format!("`{}` file `{}`: not readable as Parquet: {e}", spec.name, f.display));
                     continue;
@@ -338,7 +352,7 @@ impl Engine {
 }
 
 /// Reads a Parquet file's footer and returns its Arrow schema.
-async fn read_schema(f: &InputFile) -> std::result::Result<SchemaRef, String> {
+async fn read_schema(f: &InputFile) -> std::result::Result<(SchemaRef, BTreeMap<String, ColumnStats>), String> {
     if f.size < 12 {
         return Err(format!("{} bytes is too small for a Parquet file", f.size));
     }
@@ -355,7 +369,55 @@ async fn read_schema(f: &InputFile) -> std::result::Result<SchemaRef, String> {
     let md = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| e.to_string())?;
     let fm = md.file_metadata();
     let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata()).map_err(|e| e.to_string())?;
-    Ok(Arc::new(schema))
+    Ok((Arc::new(schema.clone()), footer_stats(&md, &schema)))
+}
+
+/// Per-column null counts and min/max over every row group, for columns whose
+/// every row group carries them; values as day numbers for dates and
+/// timestamps. `validate` skips a scan that the footers already answer.
+fn footer_stats(md: &parquet::file::metadata::ParquetMetaData, schema: &Schema) -> BTreeMap<String, ColumnStats> {
+    use parquet::file::statistics::Statistics as S;
+    struct Acc {
+        nulls: Option<u64>,
+        min: Option<f64>,
+        max: Option<f64>,
+        min_ok: bool,
+        max_ok: bool,
+    }
+    let mut out: BTreeMap<String, Acc> = BTreeMap::new();
+    for rg in md.row_groups() {
+        for cc in rg.columns() {
+            let name = cc.column_path().string();
+            let Ok(field) = schema.field_with_name(&name) else { continue };
+            let per_day = match field.data_type() {
+                DataType::Date32 => Some(1.0),
+                DataType::Timestamp(TimeUnit::Second, _) => Some(86_400.0),
+                DataType::Timestamp(TimeUnit::Millisecond, _) => Some(86_400e3),
+                DataType::Timestamp(TimeUnit::Microsecond, _) => Some(86_400e6),
+                DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(86_400e9),
+                _ => None,
+            };
+            let num = |v: f64| per_day.map(|d| (v / d).floor()).unwrap_or(v);
+            let (min, max, nulls) = match cc.statistics() {
+                Some(S::Int32(v)) => (v.min_opt().map(|x| num(*x as f64)), v.max_opt().map(|x| num(*x as f64)), v.null_count_opt()),
+                Some(S::Int64(v)) => (v.min_opt().map(|x| num(*x as f64)), v.max_opt().map(|x| num(*x as f64)), v.null_count_opt()),
+                Some(S::Double(v)) => (v.min_opt().copied(), v.max_opt().copied(), v.null_count_opt()),
+                Some(other) => (None, None, other.null_count_opt()),
+                None => (None, None, None),
+            };
+            let a = out.entry(name).or_insert(Acc { nulls: Some(0), min: None, max: None, min_ok: true, max_ok: true });
+            a.nulls = a.nulls.zip(nulls).map(|(x, y)| x + y);
+            a.min_ok &= min.is_some();
+            a.max_ok &= max.is_some();
+            a.min = a.min.into_iter().chain(min).reduce(f64::min);
+            a.max = a.max.into_iter().chain(max).reduce(f64::max);
+        }
+    }
+    out.into_iter()
+        .filter_map(|(k, a)| {
+            Some((k, ColumnStats { nulls: a.nulls?, min: a.min.filter(|_| a.min_ok), max: a.max.filter(|_| a.max_ok) }))
+        })
+        .collect()
 }
 
 /// " (did you mean `x`?)" when a column with a close name exists.

@@ -159,7 +159,16 @@ impl Model {
         }
         let p_expand: Vec<f64> = exp.predict(&frame.x)?.into_iter().map(|p| cal.expansion.apply(p)).collect();
         let now = hazard_matrix(frame, 0, true);
+        let t = std::time::Instant::now();
         let contrib = ens.contributions(&now);
+        let secs = t.elapsed().as_secs_f64();
+        tracing::info!(
+            stage = "score.shap",
+            secs,
+            "explained {n} rows with TreeSHAP ({} trees) in {secs:.2}s, {:.0} rows/s",
+            ens.trees.len(),
+            n as f64 / secs.max(1e-9)
+        );
         let mut p_now = Vec::with_capacity(n);
         let mut contributions = vec![0.0; n * w];
         for i in 0..n {
