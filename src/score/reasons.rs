@@ -103,10 +103,13 @@ pub fn explain(
         .take(n_positive)
         .collect();
     let top_action = risk.first().and_then(|(name, _)| features.iter().find(|f| &f.name == name)).and_then(|f| f.action.clone());
-    let action = match (tier, top_action) {
-        ("green", _) | (_, None) if p_expand >= 0.3 => "Expansion signal: talk to the champion about more seats or a higher plan".to_string(),
-        ("green", _) | (_, None) => "Healthy: keep the regular cadence".to_string(),
-        (_, Some(a)) => a,
+    // The top risk's action, whatever the tier: a green account whose
+    // champion just left still needs the new champion found.
+    let action = match top_action {
+        Some(a) => a,
+        None if p_expand >= 0.3 => "Expansion signal: talk to the champion about more seats or a higher plan".to_string(),
+        None if tier == "green" => "Healthy: keep the regular cadence".to_string(),
+        None => "Review the account with its owner: the score is low without one clear driver".to_string(),
     };
     Reasons { risk, positive, action }
 }
