@@ -423,7 +423,7 @@ pub async fn run_job(cfg: &Config, as_of: Option<NaiveDate>, command: &str) -> R
     if do_sync {
         if let Ok(scored) = &result {
             let opts = crate::sync::Options::default();
-            let synced = timed(&mut manifest, "sync", crate::sync::sync(cfg, &stores, &out, Some(scored.as_of), &opts), |d| match d {
+            let synced = timed(&mut manifest, "sync", crate::sync::sync(cfg, &out, Some(scored.as_of), &opts), |d| match d {
                 crate::sync::Done::Synced(r) => r.iter().map(|r| format!("{} {}", r.destination, r.status)).collect::<Vec<_>>().join(", "),
                 _ => String::new(),
             })
@@ -460,8 +460,15 @@ async fn job_stages(
     manifest: &mut crate::output::Manifest,
 ) -> Result<crate::score::Scored> {
     out.clean_staging().await?;
-    let engine = validate(cfg, false).await?;
-    manifest.stages.push(crate::output::StageRecord { name: "validate".into(), status: "success".into(), seconds: 0.0, detail: String::new() });
+    let t = std::time::Instant::now();
+    let engine = validate(cfg, false).await;
+    manifest.stages.push(crate::output::StageRecord {
+        name: "validate".into(),
+        status: if engine.is_ok() { "success" } else { "error" }.into(),
+        seconds: t.elapsed().as_secs_f64(),
+        detail: engine.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+    });
+    let engine = engine?;
     let as_of = as_of.unwrap_or(engine.export_date);
     manifest.as_of = Some(as_of.to_string());
     let (model, fs) = crate::score::current_model(&engine, cfg).await?;
@@ -621,7 +628,7 @@ async fn sync(a: SyncArgs) -> Result<ExitCode> {
     let out = crate::output::Output::open(&stores, &cfg, &run_id)?;
     // a dry run reads only; everything else holds the run lock
     let lock = if a.dry_run { None } else { Some(crate::output::Lock::acquire(&stores, &cfg, &run_id, "sync").await?) };
-    let done = crate::sync::sync(&cfg, &stores, &out, a.as_of, &opts).await;
+    let done = crate::sync::sync(&cfg, &out, a.as_of, &opts).await;
     if let Some(l) = lock {
         l.release().await?;
     }

@@ -105,7 +105,9 @@ fn accepts(k: Kind, t: &DataType) -> bool {
     }
 }
 
-fn view_types(schema: &Schema) -> Schema {
+/// Reads every string column as plain `Utf8`: `Utf8View` keys would keep
+/// whole decoded pages alive through joins and aggregates.
+fn plain_strings(schema: &Schema) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -271,7 +273,7 @@ impl Engine {
             t.files.push(f);
         }
         if problems.len() == before {
-            t.schema = first.map(|s| Arc::new(view_types(&s)));
+            t.schema = first.map(|s| Arc::new(plain_strings(&s)));
         }
         Ok(t)
     }

@@ -18,8 +18,6 @@
 
 pub mod parquet;
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -252,5 +250,3 @@ impl Drop for Lock {
         }
     }
 }
-
-pub type SharedOutput = Arc<Output>;

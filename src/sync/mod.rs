@@ -30,7 +30,6 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::config::raw::RawDestination;
-use crate::engine::store::Stores;
 use crate::error::{Error, Result};
 use crate::output::Output;
 use http::{Auth, RateLimit};
@@ -111,8 +110,6 @@ pub struct Request {
 
 /// What differs per CRM.
 pub trait Destination: Send + Sync + 'static {
-    fn name(&self) -> &str;
-    fn kind(&self) -> &'static str;
     /// The most records one request may carry.
     fn max_batch(&self) -> usize;
     /// The request writing `batch` (base URL from the token exchange, if any).
@@ -144,14 +141,11 @@ fn cfg_err(d: &RawDestination, msg: String) -> Error {
 }
 
 pub struct Built {
-    pub dest: Arc<dyn DestinationDyn>,
+    pub dest: Arc<dyn Destination>,
     pub settings: Settings,
     pub raw: RawDestination,
 }
 
-/// Object-safe view of a destination (the driver is not generic).
-pub trait DestinationDyn: Destination {}
-impl<T: Destination> DestinationDyn for T {}
 
 /// Columns `account_scores` offers to map.
 pub fn build(d: &RawDestination, columns: &[String]) -> Result<Built> {
@@ -201,7 +195,7 @@ pub fn build(d: &RawDestination, columns: &[String]) -> Result<Built> {
             return Err(cfg_err(d, format!("two columns map to the CRM field `{p}`")));
         }
     }
-    let dest: Arc<dyn DestinationDyn> = match d.kind.as_str() {
+    let dest: Arc<dyn Destination> = match d.kind.as_str() {
         "hubspot" => Arc::new(hubspot::HubSpot::new(d).map_err(|m| cfg_err(d, m))?),
         _ => Arc::new(salesforce::Salesforce::new(d).map_err(|m| cfg_err(d, m))?),
     };
@@ -567,10 +561,10 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client> {
 }
 
 /// Syncs `send` (the changed records) to one destination.
-pub async fn deliver(b: &Arc<Built>, out: &Output, run_id: &str, src: &Source, send: Vec<Record>, unchanged: usize) -> Result<Report> {
+pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Record>, unchanged: usize) -> Result<Report> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let s = &b.settings;
-    let store = state::Store::new(out.root.child(&format!("_sync/{}/", s.name)), run_id);
+    let store = state::Store::new(out.root.child(&format!("_sync/{}/", s.name)), &out.run_id);
     let shared = Arc::new(Shared {
         built: b.clone(),
         client: client(s.timeout)?,
@@ -700,11 +694,10 @@ pub async fn latest_scores(out: &Output, as_of: Option<chrono::NaiveDate>) -> Re
 }
 
 /// Syncs every configured destination (or one). The caller holds the lock.
-pub async fn sync(cfg: &Config, stores: &Stores, out: &Output, as_of: Option<chrono::NaiveDate>, opts: &Options) -> Result<Done> {
+pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, opts: &Options) -> Result<Done> {
     if cfg.destinations.is_empty() {
         return Err(Error::Usage("no `destinations` in the config: nothing to sync".into()));
     }
-    let _ = stores;
     let (as_of, batches) = latest_scores(out, as_of).await?;
     let columns: Vec<String> = batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
     let age = (chrono::Utc::now().date_naive() - as_of).num_days();
@@ -777,7 +770,7 @@ pub async fn sync(cfg: &Config, stores: &Stores, out: &Output, as_of: Option<chr
     for (b, src, send, unchanged) in work {
         healthcheck(&b).await?;
         let stage = crate::log::Stage::start("sync");
-        let r = deliver(&b, out, &out.run_id, &src, send, unchanged).await?;
+        let r = deliver(&b, out, &src, send, unchanged).await?;
         stage.done(&format!(
             "{}: {} records, {} unchanged, {} sent, {} acknowledged, {} rejected, {} requests ({} retried){}",
             r.destination,

@@ -17,7 +17,6 @@ use super::{Destination, Outcome, Record, RecordResult, Request};
 use crate::config::raw::RawDestination;
 
 pub struct HubSpot {
-    name: String,
     object_type: String,
     api_version: String,
     id_property: Option<String>,
@@ -42,7 +41,6 @@ impl HubSpot {
             return Err(format!("`api_version: {api_version}`: use v3 or a dated version such as 2026-03"));
         }
         Ok(HubSpot {
-            name: d.name.clone(),
             object_type: d.object_type.clone().unwrap_or_else(|| "companies".into()),
             api_version,
             id_property,
@@ -73,12 +71,6 @@ fn text(v: &Json, k: &str) -> String {
 }
 
 impl Destination for HubSpot {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn kind(&self) -> &'static str {
-        "hubspot"
-    }
     fn max_batch(&self) -> usize {
         100
     }

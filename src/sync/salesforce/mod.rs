@@ -19,7 +19,6 @@ use super::{Destination, Outcome, Record, RecordResult, Request, Value};
 use crate::config::raw::RawDestination;
 
 pub struct Salesforce {
-    name: String,
     pub object: String,
     pub api_version: String,
     /// The external id field, when matching by it (upsert).
@@ -42,7 +41,7 @@ impl Salesforce {
         if !api_version.starts_with('v') || api_version[1..].parse::<f64>().is_err() {
             return Err(format!("`api_version: {api_version}`: use a REST version such as v61.0"));
         }
-        Ok(Salesforce { name: d.name.clone(), object: d.object_type.clone().unwrap_or_else(|| "Account".into()), api_version, external_id })
+        Ok(Salesforce { object: d.object_type.clone().unwrap_or_else(|| "Account".into()), api_version, external_id })
     }
 
     pub fn data(&self, base: &str) -> String {
@@ -82,12 +81,6 @@ pub fn error_code(body: &str) -> (String, String) {
 }
 
 impl Destination for Salesforce {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn kind(&self) -> &'static str {
-        "salesforce"
-    }
     fn max_batch(&self) -> usize {
         200
     }
