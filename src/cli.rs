@@ -486,8 +486,8 @@ async fn job_stages(
         async {
             let part = format!("as_of={as_of}");
             let (s1, b1) = crate::score::account_scores(&scored)?;
-            let (s2, b2) = crate::score::score_drivers(&scored)?;
-            let staged = vec![out.stage("account_scores", &part, &s1, &[b1]).await?, out.stage("score_drivers", &part, &s2, &[b2]).await?];
+            let (s2, b2) = crate::score::score_drivers(&scored);
+            let staged = vec![out.stage("account_scores", &part, &s1, &[b1]).await?, out.stage("score_drivers", &part, &s2, b2).await?];
             let records: Vec<crate::output::TableRecord> =
                 staged.iter().map(|s| crate::output::TableRecord { table: s.table.clone(), partition: s.partition.clone(), rows: s.rows }).collect();
             out.publish(staged).await?;

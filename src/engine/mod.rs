@@ -14,6 +14,7 @@ pub mod store;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -23,6 +24,7 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool};
 use datafusion::logical_expr::{Expr, cast, lit};
 use datafusion::prelude::ident;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -119,6 +121,52 @@ fn plain_strings(schema: &Schema) -> Schema {
     Schema::new(fields)
 }
 
+/// DataFusion's greedy pool, except that `RepartitionExec`'s channel buffers
+/// are counted but never refused. Refused, RepartitionExec spills batch by
+/// batch through its spill pool, and in DataFusion 55 that can deadlock a
+/// grouped aggregate on two partitions under a limit (every worker parks and
+/// the query never returns: apache/datafusion#24883, seen here scoring 100,000
+/// accounts at 512 MB). The buffers drain as fast as the aggregates read them.
+#[derive(Debug)]
+struct Pool(TrackConsumersPool<GreedyMemoryPool>);
+
+impl std::fmt::Display for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl MemoryPool for Pool {
+    fn name(&self) -> &str {
+        "healthscore"
+    }
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.0.register(consumer)
+    }
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.0.unregister(consumer)
+    }
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.0.grow(reservation, additional)
+    }
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.0.shrink(reservation, shrink)
+    }
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> datafusion::error::Result<()> {
+        if reservation.consumer().name().starts_with("RepartitionExec") {
+            self.0.grow(reservation, additional);
+            return Ok(());
+        }
+        self.0.try_grow(reservation, additional)
+    }
+    fn reserved(&self) -> usize {
+        self.0.reserved()
+    }
+    fn memory_limit(&self) -> MemoryLimit {
+        self.0.memory_limit()
+    }
+}
+
 /// One SessionContext per run. Joins, aggregates and sorts share a memory
 /// pool of `memory_limit_mb` and spill to disk past it, so a training frame
 /// larger than memory still builds.
@@ -129,7 +177,9 @@ pub fn session(threads: usize, memory_limit_mb: usize, spill_dir: Option<&std::p
     // Utf8View arrays keep whole decoded pages alive through joins and
     // aggregates (a few bytes of key pin a page); plain Utf8 copies the key.
     config.options_mut().execution.parquet.schema_force_view_types = false;
-    let mut rt = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_limit(memory_limit_mb << 20, 1.0);
+    let pool = Pool(TrackConsumersPool::new(GreedyMemoryPool::new(memory_limit_mb << 20), NonZeroUsize::new(5).expect("5 > 0")));
+    let pool = Arc::new(pool);
+    let mut rt = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_pool(pool);
     if let Some(d) = spill_dir {
         rt = rt.with_temp_file_path(d);
     }
@@ -453,4 +503,23 @@ fn strsim(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_refuses_operators_past_its_limit_but_never_repartition_buffers() {
+        let pool: Arc<dyn MemoryPool> = Arc::new(Pool(TrackConsumersPool::new(GreedyMemoryPool::new(1000), NonZeroUsize::new(5).unwrap())));
+        let aggregate = MemoryConsumer::new("GroupedHashAggregateStream[0]").with_can_spill(true).register(&pool);
+        let channel = MemoryConsumer::new("RepartitionExec[1]").with_can_spill(true).register(&pool);
+        channel.try_grow(900).unwrap();
+        assert!(aggregate.try_grow(200).is_err(), "an aggregate past the limit must spill");
+        channel.try_grow(500).unwrap();
+        assert_eq!(pool.reserved(), 1400, "the channel's bytes are still counted");
+        drop(channel);
+        aggregate.try_grow(200).unwrap();
+        assert_eq!(pool.reserved(), 200);
+    }
 }

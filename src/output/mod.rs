@@ -18,6 +18,8 @@
 
 pub mod parquet;
 
+use std::borrow::Borrow;
+
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -54,9 +56,12 @@ impl Output {
     }
 
     /// Writes `batches` as the one file of `<table>/<partition>/`, staged.
-    pub async fn stage(&self, table: &str, partition: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Staged> {
-        let bytes = parquet::encode(schema, batches)?;
-        let rows = batches.iter().map(|b| b.num_rows()).sum();
+    pub async fn stage<B: Borrow<RecordBatch>>(&self, table: &str, partition: &str, schema: &SchemaRef, batches: impl IntoIterator<Item = B>) -> Result<Staged> {
+        let mut rows = 0;
+        let bytes = parquet::encode(
+            schema,
+            batches.into_iter().inspect(|b| rows += b.borrow().num_rows()),
+        )?;
         let rel = format!("{table}/{partition}/part-0.parquet");
         let staging = self.root.child(&format!("_staging/{}/{rel}", self.run_id));
         staging.put(bytes).await?;

@@ -28,6 +28,19 @@ fn a_rerun_with_the_same_as_of_writes_identical_bytes() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(first == std::fs::read(&path).unwrap(), "account_scores changed between identical runs");
     assert!(drivers == std::fs::read(dir.join(format!("out/score_drivers/as_of={EXPORT_DATE}/part-0.parquet"))).unwrap());
+    // score_drivers is built a slice of accounts at a time: every scored
+    // account has one row per feature, none lost or repeated at a seam
+    let accounts: Vec<String> = scores(&dir.join("out"), EXPORT_DATE).iter().flat_map(|b| strings(b, "account_id").unwrap()).flatten().collect();
+    assert!(accounts.len() > healthscore::score::DRIVER_ACCOUNTS_PER_BATCH, "the company spans more than one slice");
+    let mut per_account: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for b in read_parquet(&dir.join(format!("out/score_drivers/as_of={EXPORT_DATE}/part-0.parquet"))) {
+        for id in strings(&b, "account_id").unwrap() {
+            *per_account.entry(id.unwrap()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_account.len(), accounts.len());
+    let width = per_account[&accounts[0]];
+    assert!(width >= 30 && per_account.values().all(|n| *n == width), "one row per account and feature");
     // one manifest per run, with stages, counts, model and feature hash
     let runs: Vec<_> = std::fs::read_dir(dir.join("out/runs")).unwrap().flatten().collect();
     assert_eq!(runs.len(), 2);
