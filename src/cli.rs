@@ -85,8 +85,14 @@ pub struct SyncArgs {
     #[arg(long)]
     pub destination: Option<String>,
     /// `json` prints the dry-run plan as JSON (for CI gating).
-    #[arg(long, default_value = "text")]
-    pub output: String,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -420,24 +426,22 @@ pub async fn run_job(cfg: &Config, as_of: Option<NaiveDate>, command: &str) -> R
         ..Default::default()
     };
     let mut result = job_stages(cfg, as_of, &out, &mut manifest).await;
-    if do_sync {
-        if let Ok(scored) = &result {
-            let opts = crate::sync::Options::default();
-            let synced = timed(&mut manifest, "sync", crate::sync::sync(cfg, &out, Some(scored.as_of), &opts), |d| match d {
-                crate::sync::Done::Synced(r) => r.iter().map(|r| format!("{} {}", r.destination, r.status)).collect::<Vec<_>>().join(", "),
-                _ => String::new(),
-            })
-            .await;
-            let verdict = synced.and_then(|d| match d {
-                crate::sync::Done::Synced(r) => {
-                    print_sync(&r);
-                    crate::sync::verdict(&r)
-                }
-                _ => Ok(()),
-            });
-            if let Err(e) = verdict {
-                result = Err(e);
+    if do_sync && let Ok(scored) = &result {
+        let opts = crate::sync::Options::default();
+        let synced = timed(&mut manifest, "sync", crate::sync::sync(cfg, &out, Some(scored.as_of), &opts), |d| match d {
+            crate::sync::Done::Synced(r) => r.iter().map(|r| format!("{} {}", r.destination, r.status)).collect::<Vec<_>>().join(", "),
+            _ => String::new(),
+        })
+        .await;
+        let verdict = synced.and_then(|d| match d {
+            crate::sync::Done::Synced(r) => {
+                print_sync(&r);
+                crate::sync::verdict(&r)
             }
+            _ => Ok(()),
+        });
+        if let Err(e) = verdict {
+            result = Err(e);
         }
     }
     manifest.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -588,11 +592,12 @@ fn print_demo_summary(cfg: &Config, card: &crate::model::card::Card, s: &crate::
     if let Some(f) = fid {
         println!(
             "Reason fidelity: scored at {back} (out of time), {} of {} accounts that churned within the next 90 days had their planted cause among their top-3 risk reasons ({:.0}%); \
-             not judged: {} whose cause began less than 30 days before, {} with no visible cause",
+             not judged: {} whose cause began less than {} days before, {} with no visible cause",
             f.hits,
             f.judged,
             100.0 * f.share(),
             f.not_yet,
+            crate::score::VISIBLE_AFTER_DAYS,
             f.churners - f.judged - f.not_yet
         );
     }
@@ -619,9 +624,6 @@ fn print_sync(reports: &[crate::sync::Report]) {
 
 async fn sync(a: SyncArgs) -> Result<ExitCode> {
     let cfg = Config::load(&a.common.config)?;
-    if a.output != "text" && a.output != "json" {
-        return Err(Error::Usage(format!("`--output {}`: use text or json", a.output)));
-    }
     let run_id = crate::output::new_run_id();
     let stores = crate::engine::store::Stores::new(cfg.storage.clone());
     let opts = crate::sync::Options { dry_run: a.dry_run, setup: a.setup, full_resync: a.full_resync, force: a.force, destination: a.destination.clone() };
@@ -634,7 +636,7 @@ async fn sync(a: SyncArgs) -> Result<ExitCode> {
     }
     match done? {
         crate::sync::Done::Plans(plans) => {
-            if a.output == "json" {
+            if a.output == PlanFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&plans).map_err(|e| Error::other("plan", e))?);
             } else {
                 for p in &plans {

@@ -178,8 +178,7 @@ pub fn session(threads: usize, memory_limit_mb: usize, spill_dir: Option<&std::p
     // aggregates (a few bytes of key pin a page); plain Utf8 copies the key.
     config.options_mut().execution.parquet.schema_force_view_types = false;
     let pool = Pool(TrackConsumersPool::new(GreedyMemoryPool::new(memory_limit_mb << 20), NonZeroUsize::new(5).expect("5 > 0")));
-    let pool = Arc::new(pool);
-    let mut rt = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_pool(pool);
+    let mut rt = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool));
     if let Some(d) = spill_dir {
         rt = rt.with_temp_file_path(d);
     }
@@ -421,7 +420,8 @@ async fn read_schema(f: &InputFile) -> std::result::Result<(SchemaRef, BTreeMap<
     let md = ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| e.to_string())?;
     let fm = md.file_metadata();
     let schema = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata()).map_err(|e| e.to_string())?;
-    Ok((Arc::new(schema.clone()), footer_stats(&md, &schema)))
+    let stats = footer_stats(&md, &schema);
+    Ok((Arc::new(schema), stats))
 }
 
 /// Per-column null counts and min/max over every row group, for columns whose

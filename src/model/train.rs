@@ -263,6 +263,35 @@ pub struct Outcome {
     pub promoted: bool,
 }
 
+/// A rules card for `version` on this data, with its train, validation and
+/// test windows; training fills in the rest.
+fn new_card(engine: &Engine, cfg: &Config, data: &TrainingData, features: &[&Feature], version: &str, [train, validation, test]: [Window; 3]) -> Card {
+    Card {
+        name: cfg.model_name.clone(),
+        version: version.to_string(),
+        kind: Kind::Rules,
+        healthscore_version: env!("CARGO_PKG_VERSION").to_string(),
+        trained_at: String::new(),
+        export_date: engine.export_date.to_string(),
+        feature_set: SqlRef { version: data.fs.version.clone(), hash: data.fs.hash.clone() },
+        label_set: SqlRef { version: data.labels_set.version.clone(), hash: data.labels_set.hash.clone() },
+        features: data.frame.names.clone(),
+        categorical: features.iter().filter(|f| f.categorical).map(|f| f.name.clone()).collect(),
+        vocab: data.vocab.clone(),
+        horizons: cfg.training.horizons.clone(),
+        expansion_horizon: cfg.training.expansion_horizon,
+        params: BTreeMap::new(),
+        best_iteration: BTreeMap::new(),
+        train,
+        validation,
+        test,
+        metrics: BTreeMap::new(),
+        importance: vec![],
+        warnings: vec![],
+        promotion: None,
+    }
+}
+
 pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&std::path::Path>, progress: &dyn Fn(&str)) -> Result<Outcome> {
     let dates = snapshot_dates(engine, cfg).await?;
     let (train_d, val_d, test_d) = split(&dates, cfg)?;
@@ -280,31 +309,10 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     let registry = Registry::open(&engine.stores, cfg)?;
     let version = registry.next_version().await?;
     let rules_m = rules_metrics(frame, labels, &va, &te, &features, cfg);
-    let train_w = window(labels, &tr, &train_d, cfg);
-    let mut card = Card {
-        name: cfg.model_name.clone(),
-        version: version.clone(),
-        kind: Kind::Rules,
-        healthscore_version: env!("CARGO_PKG_VERSION").to_string(),
-        trained_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        export_date: engine.export_date.to_string(),
-        feature_set: SqlRef { version: data.fs.version.clone(), hash: data.fs.hash.clone() },
-        label_set: SqlRef { version: data.labels_set.version.clone(), hash: data.labels_set.hash.clone() },
-        features: frame.names.clone(),
-        categorical: features.iter().filter(|f| f.categorical).map(|f| f.name.clone()).collect(),
-        vocab: data.vocab.clone(),
-        horizons: cfg.training.horizons.clone(),
-        expansion_horizon: cfg.training.expansion_horizon,
-        params: params.clone(),
-        best_iteration: BTreeMap::new(),
-        validation: window(labels, &va, &val_d, cfg),
-        test: window(labels, &te, &test_d, cfg),
-        train: train_w,
-        metrics: rules_m.iter().map(|(k, m)| (k.clone(), TargetMetrics { model: None, rules: m.clone() })).collect(),
-        importance: vec![],
-        warnings: vec![],
-        promotion: None,
-    };
+    let mut card = new_card(engine, cfg, &data, &features, &version, [window(labels, &tr, &train_d, cfg), window(labels, &va, &val_d, cfg), window(labels, &te, &test_d, cfg)]);
+    card.trained_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    card.params = params;
+    card.metrics = rules_m.iter().map(|(k, m)| (k.clone(), TargetMetrics { model: None, rules: m.clone() })).collect();
 
     if card.train.churn_positives < cfg.training.min_churn_examples {
         card.warnings.push(format!(
@@ -332,11 +340,10 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
         return Ok(Outcome { promoted: promote, card });
     }
 
-    let fitted = fit(frame, labels, &tr, &va, cfg, export, progress)?;
-    card.best_iteration = fitted.best_iteration.clone();
-    card.importance = fitted.importance.clone();
+    let Fitted { churn_text, expansion_text, calibration, best_iteration, importance } = fit(frame, labels, &tr, &va, cfg, export, progress)?;
+    card.best_iteration = best_iteration;
+    card.importance = importance;
     card.kind = Kind::Lightgbm;
-    let Fitted { churn_text, expansion_text, calibration, .. } = fitted;
 
     // -- the test window
     progress("evaluating on the test window");
@@ -602,33 +609,12 @@ pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &
         }
         progress(&format!("origin {origin}: training on {} → {}", train_d[0], train_d[train_d.len() - 1]));
         let (tr, va, te) = (rows_of(&train_d), rows_of(&val), rows_of(&[origin]));
-        let fitted = fit(frame, labels, &tr, &va, cfg, None, &|_| ())?;
-        let card = Card {
-            name: cfg.model_name.clone(),
-            version: format!("backtest-{origin}"),
-            kind: Kind::Lightgbm,
-            healthscore_version: env!("CARGO_PKG_VERSION").to_string(),
-            trained_at: String::new(),
-            export_date: engine.export_date.to_string(),
-            feature_set: SqlRef { version: data.fs.version.clone(), hash: data.fs.hash.clone() },
-            label_set: SqlRef { version: data.labels_set.version.clone(), hash: data.labels_set.hash.clone() },
-            features: frame.names.clone(),
-            categorical: vec![],
-            vocab: data.vocab.clone(),
-            horizons: cfg.training.horizons.clone(),
-            expansion_horizon: cfg.training.expansion_horizon,
-            params: BTreeMap::new(),
-            best_iteration: fitted.best_iteration.clone(),
-            train: window(labels, &tr, &train_d, cfg),
-            validation: window(labels, &va, &val, cfg),
-            test: window(labels, &te, &[origin], cfg),
-            metrics: BTreeMap::new(),
-            importance: vec![],
-            warnings: vec![],
-            promotion: None,
-        };
+        let Fitted { churn_text, expansion_text, calibration, best_iteration, .. } = fit(frame, labels, &tr, &va, cfg, None, &|_| ())?;
+        let mut card = new_card(engine, cfg, &data, &features, &format!("backtest-{origin}"), [window(labels, &tr, &train_d, cfg), window(labels, &va, &val, cfg), window(labels, &te, &[origin], cfg)]);
+        card.kind = Kind::Lightgbm;
+        card.best_iteration = best_iteration;
         let model = Model::from_stored(
-            Stored { card, model: Some(fitted.churn_text), expansion: Some(fitted.expansion_text), calibration: Some(fitted.calibration) },
+            Stored { card, model: Some(churn_text), expansion: Some(expansion_text), calibration: Some(calibration) },
             cfg.training.num_threads,
         )?;
         let m = evaluate(&model, frame, labels, &te, &features, cfg)?;

@@ -381,52 +381,72 @@ pub(crate) struct Shared {
     pub(crate) undelivered: AtomicUsize,
 }
 
-/// A body for `Shared::call`.
+/// A request body.
+#[derive(Clone)]
 pub(crate) enum Body {
     Json(serde_json::Value),
     Csv(String),
 }
 
+/// What one attempt got back: an HTTP answer, or no answer at all.
+enum Reply {
+    Http { status: u16, retry_after: Option<Duration>, body: String },
+    Failed(String),
+}
+
 impl Shared {
+    /// One attempt: a token (fresh if `refresh`), the rate limit, the request
+    /// `build` makes for the base URL, the response read whole.
+    async fn attempt(&self, refresh: bool, build: impl FnOnce(&str) -> (reqwest::Method, String, Option<Body>)) -> Result<Reply> {
+        let (token, instance) = self.built.settings.auth.token(&self.client, refresh).await?;
+        let base = instance.unwrap_or_else(|| self.built.settings.base_url.clone());
+        let (method, url, body) = build(&base);
+        self.limit.acquire().await;
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let rb = self.client.request(method, &url).bearer_auth(token.expose());
+        let rb = match body {
+            Some(Body::Json(j)) => rb.json(&j),
+            Some(Body::Csv(c)) => rb.header(reqwest::header::CONTENT_TYPE, "text/csv").body(c),
+            None => rb,
+        };
+        Ok(match rb.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = http::retry_after(resp.headers());
+                match resp.text().await {
+                    Ok(body) => Reply::Http { status, retry_after, body },
+                    Err(e) => Reply::Failed(format!("reading the response: {}", e.without_url())),
+                }
+            }
+            Err(e) => Reply::Failed(e.without_url().to_string()),
+        })
+    }
+
     /// One request outside the batch path (Bulk API steps): the same rate
     /// limit, token refresh and retries. Returns the final status and body.
     pub(crate) async fn call(&self, method: reqwest::Method, url: impl Fn(&str) -> String, body: Option<Body>) -> Result<(u16, String)> {
         let mut attempt = 0;
         let mut refresh = false;
         loop {
-            let (token, instance) = self.built.settings.auth.token(&self.client, refresh).await?;
-            let base = instance.unwrap_or_else(|| self.built.settings.base_url.clone());
-            self.limit.acquire().await;
-            self.requests.fetch_add(1, Ordering::SeqCst);
-            let mut rb = self.client.request(method.clone(), url(&base)).bearer_auth(token.expose());
-            rb = match &body {
-                Some(Body::Json(j)) => rb.json(j),
-                Some(Body::Csv(c)) => rb.header(reqwest::header::CONTENT_TYPE, "text/csv").body(c.clone()),
-                None => rb,
-            };
-            let (status, ra, text) = match rb.send().await {
-                Ok(r) => {
-                    let st = r.status().as_u16();
-                    let ra = http::retry_after(r.headers());
-                    (st, ra, r.text().await.unwrap_or_default())
+            let reply = self.attempt(refresh, |base| (method.clone(), url(base), body.clone())).await?;
+            let (transient, retry_after) = match &reply {
+                Reply::Http { status, body, .. } if *status == 401 && !refresh && matches!(self.built.dest.classify(*status, None, body, &[]), Outcome::Reauth) => {
+                    refresh = true;
+                    continue;
                 }
-                Err(e) => (0, None, e.without_url().to_string()),
+                Reply::Http { status, retry_after, .. } => (*status == 429 || *status >= 500, *retry_after),
+                Reply::Failed(_) => (true, None),
             };
-            let transient = status == 0 || status == 429 || status >= 500;
-            if status == 401 && !refresh && salesforce::error_code(&text).0 == "INVALID_SESSION_ID" {
-                refresh = true;
-                continue;
-            }
             if transient && attempt < self.built.settings.max_retries {
                 self.retried.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(http::backoff(attempt, ra)).await;
+                tokio::time::sleep(http::backoff(attempt, retry_after)).await;
                 attempt += 1;
                 continue;
             }
-            if status == 0 {
-                return Err(Error::other(format!("destination `{}`", self.built.settings.name), anyhow::anyhow!(text)));
-            }
-            return Ok((status, text));
+            return match reply {
+                Reply::Http { status, body, .. } => Ok((status, body)),
+                Reply::Failed(why) => Err(Error::other(format!("destination `{}`", self.built.settings.name), anyhow::anyhow!(why))),
+            };
         }
     }
 
@@ -438,28 +458,14 @@ impl Shared {
             if self.stop.load(Ordering::SeqCst) {
                 return Outcome::Transient { retry_after: None, why: "stopped".into() };
             }
-            let (token, instance) = match self.built.settings.auth.token(&self.client, false).await {
-                Ok(t) => t,
+            let reply = self.attempt(false, |base| {
+                let r = self.built.dest.request(base, batch);
+                (r.method, r.url, r.body.map(Body::Json))
+            });
+            let outcome = match reply.await {
+                Ok(Reply::Http { status, retry_after, body }) => self.built.dest.classify(status, retry_after, &body, batch),
+                Ok(Reply::Failed(why)) => Outcome::Transient { retry_after: None, why },
                 Err(e) => return Outcome::Fatal(e.to_string()),
-            };
-            let base = instance.unwrap_or_else(|| self.built.settings.base_url.clone());
-            let req = self.built.dest.request(&base, batch);
-            self.limit.acquire().await;
-            self.requests.fetch_add(1, Ordering::SeqCst);
-            let mut rb = self.client.request(req.method, &req.url).bearer_auth(token.expose());
-            if let Some(b) = &req.body {
-                rb = rb.json(b);
-            }
-            let outcome = match rb.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let ra = http::retry_after(resp.headers());
-                    match resp.text().await {
-                        Ok(body) => self.built.dest.classify(status, ra, &body, batch),
-                        Err(e) => Outcome::Transient { retry_after: None, why: format!("reading the response: {}", e.without_url()) },
-                    }
-                }
-                Err(e) => Outcome::Transient { retry_after: None, why: format!("{}", e.without_url()) },
             };
             match outcome {
                 Outcome::Transient { retry_after, why } => {
