@@ -1,26 +1,30 @@
-# `make demo` and `make test` do all the set-up themselves (scripts/setup.sh).
+# `make demo` and `make test` do all the set-up themselves (scripts/setup.sh),
+# which fails before anything compiles when a prerequisite cannot be had.
 # One target directory outside the clone is reused when it exists, so CI and
-# local runs share a warm build.
+# local runs share a warm build; the release and test builds resolve the same
+# dependency features, so `make test` after `make demo` compiles only our crate.
 CARGO_TARGET_DIR ?= $(HOME)/.cache/healthscore-target
 export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/release/healthscore
+# What setup found or installed: CMAKE=… HEALTHSCORE_PYTHON=…
+SETUP_ENV = env $$(cat .setup.env)
 
 .PHONY: setup build demo test bench clean-demo
 
 setup:
-	@scripts/setup.sh > .cmake-path
+	@scripts/setup.sh > .setup.env.tmp && mv .setup.env.tmp .setup.env
 
 build: setup
-	CMAKE=$$(cat .cmake-path) cargo build --release --locked
+	$(SETUP_ENV) cargo build --release --locked
 
 demo: build
 	$(BIN) demo --config config/healthscore.yaml
 
 test: setup
-	CMAKE=$$(cat .cmake-path) cargo test --release --locked
+	$(SETUP_ENV) cargo test --release --locked
 
 bench: build
-	benches/run.sh
+	$(SETUP_ENV) benches/run.sh
 
 clean-demo:
 	rm -rf data/demo out models/churn

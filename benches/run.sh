@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BENCH_DIR:-benches/out}
 BIN=${CARGO_TARGET_DIR:-$HOME/.cache/healthscore-target}/release/healthscore
-M="python3 benches/measure.py --"
+PY=${HEALTHSCORE_PYTHON:-python3}
+M="$PY benches/measure.py --"
 mkdir -p "$B"
 B=$(cd "$B" && pwd)
 ACCOUNTS=${BENCH_ACCOUNTS:-100000}
@@ -51,32 +52,32 @@ DATES12=2025-09-01,2025-10-01,2025-11-01,2025-12-01,2026-01-01,2026-02-01,2026-0
 
 echo "## features, one as_of (2026-11-01)"
 $M "$BIN" features -c "$S" --as-of 2026-11-01 --log-format json 2>&1 | grep -E '"stage"|wall_s' | grep -oE '"stage":"[a-z]+","secs":[0-9.]+|\{"cmd.*'
-$M python3 benches/duckdb_sql.py "$B/data" 2026-11-01 2>&1 | grep -E 'duckdb|wall_s'
+$M $PY benches/duckdb_sql.py "$B/data" 2026-11-01 2>&1 | grep -E 'duckdb|wall_s'
 
 echo "## features, 12 monthly snapshots (one plan)"
 $M "$BIN" features -c "$C" --snapshots monthly --from 2025-09-01 --to 2026-08-01 --log-format json 2>&1 | grep -E '"stage"|wall_s' | grep -oE '"stage":"[a-z]+","secs":[0-9.]+|\{"cmd.*'
-$M python3 benches/duckdb_sql.py "$B/data" "$DATES12" 2>&1 | grep -E 'duckdb|wall_s'
+$M $PY benches/duckdb_sql.py "$B/data" "$DATES12" 2>&1 | grep -E 'duckdb|wall_s'
 
 echo "## train (12 monthly snapshots; churn hazard + expansion)"
 rm -rf "$B/models" "$B/frame"
 $M "$BIN" train -c "$C" --export-frame "$B/frame" --log-format json 2>&1 | grep -E 'train.churn|"stage":"train"|wall_s' | grep -oE '"message":"churn hazard[^"]*"|"stage":"train[a-z.]*","secs":[0-9.]+|\{"cmd.*'
-$M python3 benches/python_train.py "$B/frame" 2>&1 | grep -E 'python|wall_s'
+$M $PY benches/python_train.py "$B/frame" 2>&1 | grep -E 'python|wall_s'
 
 echo "## score (what run does before sync): features → score with reasons → write, one as_of"
 rm -rf "$B/out/account_scores" "$B/out/score_drivers"
 $M "$BIN" score -c "$S" --log-format json 2>&1 | grep -E '"stage"|wall_s' | grep -oE '"stage":"[a-z]+","secs":[0-9.]+|\{"cmd.*'
 V=$(cat "$B/models/churn/current")
-$M python3 benches/python_stack.py "$B/data" "$B/models/churn/$V" 2026-11-01 "$B/python-out" 2>&1 | grep -E 'python|wall_s'
+$M $PY benches/python_stack.py "$B/data" "$B/models/churn/$V" 2026-11-01 "$B/python-out" 2>&1 | grep -E 'python|wall_s'
 
 echo "## sync: $ACCOUNTS records, 100 requests / 10 s"
-python3 benches/crm_server.py "$PORT" 100 & SERVER=$!
+$PY benches/crm_server.py "$PORT" 100 & SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 sleep 1
 rm -rf "$B/out/_sync"
 export BENCH_HUBSPOT_TOKEN=bench-token
 $M "$BIN" sync -c "$C" --force --log-format json 2>&1 | grep -E '"stage":"sync"|wall_s' | grep -oE '"message":"[^"]*"|"secs":[0-9.]+|\{"cmd.*'
 curl -s "http://127.0.0.1:$PORT/stats"; echo
-python3 - "$B/out/account_scores/as_of=2026-11-01/part-0.parquet" <<'PY'
+$PY - "$B/out/account_scores/as_of=2026-11-01/part-0.parquet" <<'PY'
 # 2% of accounts change score: the second sync should send only those
 import sys, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
 p = sys.argv[1]; t = pq.read_table(p)

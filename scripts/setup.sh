@@ -1,55 +1,140 @@
 #!/usr/bin/env bash
-# Installs what building and testing healthscore needs, when it is missing:
-# CMake >= 3.28 (LightGBM 4.7; Debian 12's own is 3.25), libclang (bindgen),
-# and the Python tools the tests and benchmarks start (moto's S3 server,
-# DuckDB and LightGBM for the yardsticks). Prints the CMake to use.
-set -euo pipefail
+# Installs what building and testing healthscore needs, when it is missing,
+# and checks each thing for exactly what the build step that uses it loads:
+#
+#   need                        checked by                          installed from
+#   CMake >= 3.28, < 4          `cmake --version` of each candidate  PyPI `cmake`, into the venv
+#   libclang for bindgen        a libclang.so / .so.N / -N.so that   Debian `libclang-dev`
+#                               is not libclang-cpp, plus clang's
+#                               own headers (stddef.h)
+#   Python tools (tests, bench) importing each one in the venv       PyPI, into the venv
+#
+# Python tools live in a venv under the cache folder
+# ($HEALTHSCORE_CACHE, default ~/.cache/healthscore/venv), so the setup never
+# depends on or disturbs the machine's own interpreter. Each install says in
+# one line what it installed and why; anything that cannot be installed stops
+# the setup (and so `make`) before anything compiles, naming the package and
+# the command to run.
+#
+# Prints, on stdout, the environment the build and the tests use:
+#   CMAKE=<path>  HEALTHSCORE_PYTHON=<venv python>
+#
+#   scripts/setup.sh [--no-python]
+# Sourced (`. scripts/setup.sh`), it only defines the detection functions;
+# SETUP_ROOT prefixes every path they look at, so a test can point them at a
+# fake root.
+
+SETUP_ROOT=${SETUP_ROOT:-}
 
 say() { echo "setup: $*" >&2; }
-sudo_if() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+die() { echo "setup: $*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
+# cmake_ok BIN: BIN is a CMake LightGBM 4.7 builds with (>= 3.28, and < 4:
+# LightGBM's bundled dependencies still declare minimums CMake 4 refuses).
 cmake_ok() {
   local v
   v=$("$1" --version 2>/dev/null | head -n1 | awk '{print $3}') || return 1
   [ -n "$v" ] && version_ge "$v" 3.28 && ! version_ge "$v" 4.0
 }
 
-# CMake: the PATH one if new enough (and < 4: LightGBM's bundled deps still
-# declare old minimums), else PyPI's.
-CMAKE_BIN=""
-for c in "${CMAKE:-}" "$(command -v cmake || true)" "$HOME/.local/bin/cmake"; do
-  if [ -n "$c" ] && cmake_ok "$c"; then CMAKE_BIN="$c"; break; fi
-done
-if [ -z "$CMAKE_BIN" ]; then
-  say "installing cmake>=3.28,<4 from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check 'cmake>=3.28,<4' >&2
-  hash -r
-  for c in "$(python3 -c 'import cmake,os;print(os.path.join(cmake.CMAKE_BIN_DIR,"cmake"))' 2>/dev/null || true)" "$(command -v cmake || true)"; do
-    if [ -n "$c" ] && cmake_ok "$c"; then CMAKE_BIN="$c"; break; fi
+# libclang_found: prints the libclang bindgen (clang-sys) would load, or
+# fails. clang-sys looks for libclang.so, libclang.so.N, libclang-N.so and
+# libclang-N.so.M and skips libclang-cpp (the C++ interface library, which
+# Debian images ship on their own as libclang-cpp14).
+libclang_found() {
+  local f base
+  for f in "$SETUP_ROOT"/usr/lib/llvm-*/lib/libclang* "$SETUP_ROOT"/usr/lib/x86_64-linux-gnu/libclang* \
+           "$SETUP_ROOT"/usr/lib/aarch64-linux-gnu/libclang* "$SETUP_ROOT"/usr/lib/libclang* \
+           "$SETUP_ROOT"/usr/local/lib/libclang*; do
+    [ -e "$f" ] || continue
+    base=${f##*/}
+    case "$base" in
+      libclang-cpp*) continue ;;
+      libclang.so | libclang.so.* | libclang-[0-9]*.so | libclang-[0-9]*.so.*) echo "$f"; return 0 ;;
+    esac
   done
-fi
-[ -n "$CMAKE_BIN" ] || { say "could not find or install CMake >= 3.28"; exit 1; }
+  return 1
+}
 
-# libclang for bindgen.
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
-  say "installing libclang-dev from Debian"
-  sudo_if apt-get install -y -q libclang-dev >&2 || { sudo_if apt-get update -q >&2 && sudo_if apt-get install -y -q libclang-dev >&2; }
-fi
+# clang_headers_found: clang's resource headers, which bindgen's parse of
+# LightGBM's C API needs (stddef.h, stdbool.h). libclang-dev brings them.
+clang_headers_found() {
+  local f
+  for f in "$SETUP_ROOT"/usr/lib/llvm-*/lib/clang/*/include/stddef.h "$SETUP_ROOT"/usr/lib/clang/*/include/stddef.h; do
+    [ -e "$f" ] && { echo "$f"; return 0; }
+  done
+  return 1
+}
 
-# Python tools for tests (an S3-compatible server) and benchmarks.
-if [ "${1:-}" != "--no-python" ]; then
-  missing=()
-  python3 -c 'import moto.server' 2>/dev/null || missing+=('moto[server]>=5')
-  python3 -c 'import duckdb' 2>/dev/null || missing+=('duckdb')
-  python3 -c 'import lightgbm' 2>/dev/null || missing+=('lightgbm==4.7.0')
-  python3 -c 'import pyarrow' 2>/dev/null || missing+=('pyarrow')
-  python3 -c 'import psutil' 2>/dev/null || missing+=('psutil')
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "installing Python tools: ${missing[*]}"
-    python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2
+apt_install() {
+  local pkg=$1 why=$2
+  local log
+  log=$(mktemp)
+  say "installing $pkg from Debian ($why)"
+  if ! { as_root apt-get install -y -q "$pkg" >"$log" 2>&1 || { as_root apt-get update -q >>"$log" 2>&1 && as_root apt-get install -y -q "$pkg" >>"$log" 2>&1; }; }; then
+    tail -n 20 "$log" >&2
+    die "could not install $pkg ($why). Run: sudo apt-get update && sudo apt-get install -y $pkg"
   fi
-fi
+  rm -f "$log"
+}
 
-echo "$CMAKE_BIN"
+main() {
+  local cache=${HEALTHSCORE_CACHE:-$HOME/.cache/healthscore}
+  local venv=$cache/venv py=$cache/venv/bin/python
+  local with_python=1
+  [ "${1:-}" = "--no-python" ] && with_python=0
+
+  # The project venv: made from whatever python3 the machine has; everything
+  # pip installs goes there.
+  if [ ! -x "$py" ]; then
+    command -v python3 >/dev/null || die "python3 not found (needed for CMake and the test servers). Run: sudo apt-get install -y python3 python3-venv"
+    say "creating the Python venv $venv (CMake and the test tools go there, not into the system's Python)"
+    python3 -m venv "$venv" >&2 || { apt_install python3-venv "python3 -m venv"; python3 -m venv "$venv" >&2; } \
+      || die "could not create $venv. Run: sudo apt-get install -y python3-venv"
+  fi
+  pip_install() {
+    local why=$1; shift
+    say "installing $* into $venv ($why)"
+    "$py" -m pip install --quiet --disable-pip-version-check "$@" >&2 \
+      || die "could not install $* from PyPI ($why). Run: $py -m pip install $*"
+  }
+
+  # CMake: $CMAKE or the PATH's when good enough, else the venv's.
+  local cmake_bin="" c
+  for c in "${CMAKE:-}" "$(command -v cmake || true)" "$venv/bin/cmake"; do
+    if [ -n "$c" ] && cmake_ok "$c"; then cmake_bin=$c; break; fi
+  done
+  if [ -z "$cmake_bin" ]; then
+    pip_install "LightGBM 4.7 needs CMake >= 3.28; Debian 12 ships 3.25" 'cmake>=3.28,<4'
+    cmake_ok "$venv/bin/cmake" || die "$venv/bin/cmake is not CMake >= 3.28, < 4. Run: $py -m pip install 'cmake>=3.28,<4'"
+    cmake_bin=$venv/bin/cmake
+  fi
+
+  # libclang and clang's headers for bindgen (lightgbm3-sys).
+  if ! libclang_found >/dev/null || ! clang_headers_found >/dev/null; then
+    apt_install libclang-dev "bindgen loads libclang.so, which libclang-cpp is not"
+    libclang_found >/dev/null || die "libclang-dev is installed but no libclang.so was found. Run: sudo apt-get install --reinstall -y libclang-dev"
+  fi
+
+  # Python tools the tests and benchmarks start: moto's S3 server; DuckDB,
+  # LightGBM, pyarrow and psutil for the yardsticks.
+  if [ "$with_python" = 1 ]; then
+    local missing=() spec mod
+    for spec in 'moto.server=moto[server]>=5' 'duckdb=duckdb' 'lightgbm=lightgbm==4.7.0' 'pyarrow=pyarrow' 'psutil=psutil'; do
+      mod=${spec%%=*}
+      "$py" -c "import $mod" 2>/dev/null || missing+=("${spec#*=}")
+    done
+    [ ${#missing[@]} -eq 0 ] || pip_install "servers the tests start and the benchmarks' yardsticks" "${missing[@]}"
+  fi
+
+  echo "CMAKE=$cmake_bin"
+  echo "HEALTHSCORE_PYTHON=$py"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  main "$@"
+fi

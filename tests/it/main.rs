@@ -9,3 +9,4 @@ mod score;
 mod crm;
 mod sync;
 mod s3;
+mod setup;

@@ -22,12 +22,14 @@ fn free_port() -> u16 {
 }
 
 fn start_moto(port: u16) -> Moto {
-    let child = Command::new("python3")
+    // The project venv's Python (`make test` passes it), else the PATH's.
+    let python = std::env::var("HEALTHSCORE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let child = Command::new(python)
         .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("starting moto's S3 server (python3 -m pip install 'moto[server]'; `make test` installs it)");
+        .expect("starting moto's S3 server (`make test` installs it into the project venv and sets HEALTHSCORE_PYTHON)");
     let m = Moto(child);
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
