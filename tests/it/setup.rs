@@ -2,7 +2,7 @@
 //! needed), and the guard that keeps the release and test builds on one
 //! dependency tree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -68,8 +68,9 @@ fn cmake_versions_lightgbm_builds_with() {
     assert!(!detect(&root, "cmake_ok /nonexistent/cmake").0);
 }
 
-/// `name version -> features` for every package in the tree.
-fn features(edges: &str) -> BTreeMap<String, String> {
+/// `name version -> feature sets` for every package in the tree (a package
+/// built for the host, as a build dependency, may show a second set).
+fn features(edges: &str) -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(repo())
@@ -77,11 +78,11 @@ fn features(edges: &str) -> BTreeMap<String, String> {
         .output()
         .unwrap();
     assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim_end_matches(" (*)").split_once('|'))
-        .map(|(p, f)| (p.split(" (").next().unwrap().to_string(), f.to_string()))
-        .collect()
+    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (p, f) in String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim_end_matches(" (*)").split_once('|')) {
+        map.entry(p.split(" (").next().unwrap().to_string()).or_default().insert(f.to_string());
+    }
+    map
 }
 
 #[test]
@@ -91,7 +92,7 @@ fn release_and_test_builds_resolve_the_same_dependency_features() {
     assert!(release.len() > 100, "cargo tree printed too little: {}", release.len());
     let drift: Vec<String> = release
         .iter()
-        .filter_map(|(p, f)| test.get(p).filter(|t| *t != f).map(|t| format!("{p}: release [{f}] test [{t}]")))
+        .filter_map(|(p, f)| test.get(p).filter(|t| *t != f).map(|t| format!("{p}: release {f:?} test {t:?}")))
         .collect();
     assert!(drift.is_empty(), "dev-dependencies change features of shared crates, so `make test` would rebuild them; pin these in Cargo.toml:\n{}", drift.join("\n"));
 }
