@@ -7,6 +7,8 @@
 # RSS (whole process tree) come from benches/measure.py.
 #
 #   make bench            (BENCH_DIR=… to put the data elsewhere; ~2 GB)
+# The README's figures are feature set v1's (BENCH_FEATURES=v2 runs v2; the
+# DuckDB yardstick translates v1's SQL only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BENCH_DIR:-benches/out}
@@ -29,7 +31,7 @@ warehouse: { base_uri: $B/data, export_date: 2026-11-01 }
 engine: { memory_limit_mb: \${MEMORY_MB} }
 output: { uri: $B/out }
 models: { dir: $B/models, name: churn }
-features: { sql_dir: $PWD/sql, version: v1 }
+features: { sql_dir: $PWD/sql, version: ${BENCH_FEATURES:-v1} }
 training: { validation_months: 1, test_months: 1, num_threads: 2 }
 sync: { max_score_age_days: 100000, max_tier_change_share: 1.0 }
 destinations:

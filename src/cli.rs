@@ -36,7 +36,7 @@ pub enum Cmd {
     /// Write a synthetic SaaS company as a warehouse export.
     Generate(GenerateArgs),
     /// Check the export against the input contract.
-    Validate(Common),
+    Validate(ValidateArgs),
     /// Build the feature table for one date, or the training frame for many.
     Features(FeaturesArgs),
     /// Train churn and expansion models, evaluate them, register the better one.
@@ -51,6 +51,17 @@ pub enum Cmd {
     Sync(SyncArgs),
     /// Rolling-origin evaluation: retrain as of each of the last K months, score the next.
     Backtest(BacktestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Also print the export's vocabulary (usage features, activity kinds,
+    /// ticket priorities, with counts), the role each word plays, and which
+    /// features the export cannot feed.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 #[derive(Args, Debug)]
@@ -185,9 +196,14 @@ pub fn render_error(e: &Error) -> String {
 pub async fn run(cmd: Cmd) -> Result<ExitCode> {
     match cmd {
         Cmd::Generate(a) => generate(a).await,
-        Cmd::Validate(c) => {
-            let cfg = Config::load(&c.config)?;
-            validate(&cfg, true).await.map(|_| ExitCode::SUCCESS)
+        Cmd::Validate(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            let engine = validate(&cfg, true).await?;
+            if a.profile {
+                let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?;
+                print!("{}", crate::features::profile(&engine, &fs).await?);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Features(a) => features(a).await,
         Cmd::Score(a) => {
@@ -353,8 +369,8 @@ pub fn print_card(card: &crate::model::card::Card) {
     );
     for (label, w) in [("train", &card.train), ("validation", &card.validation), ("test", &card.test)] {
         println!(
-            "  {label:<10} {} → {}  {:>6} snapshots rows, {:>4} churned within the longest horizon, {:>4} expanded",
-            w.from, w.to, w.rows, w.churn_positives, w.expansion_positives
+            "  {label:<10} {} → {}  {:>6} snapshot rows, {:>4} churned within the longest horizon ({} accounts), {:>4} expanded",
+            w.from, w.to, w.rows, w.churn_positives, w.churned_accounts, w.expansion_positives
         );
     }
     println!("  test window        AUC  (rules)   PR-AUC (rules)   Brier   lift@10%  calib.err");
@@ -373,6 +389,27 @@ pub fn print_card(card: &crate::model::card::Card) {
             ),
             None => println!("  {t:<14}   rules {:>5}            {:>5}", fmt(r.auc, 3), fmt(r.pr_auc, 3)),
         }
+    }
+    if let Some(t) = &card.tiers {
+        println!("  tiers: red below {:.1}, yellow below {:.1} ({})", t.cutoffs.red_below, t.cutoffs.yellow_below, t.method);
+    }
+    if let Some(h) = &card.health {
+        let max_h = card.horizons.iter().max().copied().unwrap_or(90);
+        let rates = |c: &crate::model::card::HealthCheck| -> String {
+            c.tiers
+                .iter()
+                .map(|t| match t.rate {
+                    Some(r) => format!("{} {:.1} % of {}", t.tier, 100.0 * r, t.rows),
+                    None => format!("{} –", t.tier),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!("  health score on the test window   AUC {max_h} d   AUC by renewal   churned within {max_h} d, per tier");
+        if let Some(m) = &h.model {
+            println!("    model   {:>17}   {:>14}   {}", fmt(m.auc_horizon, 3), fmt(m.auc_by_renewal, 3), rates(m));
+        }
+        println!("    rules   {:>17}   {:>14}   {}", fmt(h.rules.auc_horizon, 3), fmt(h.rules.auc_by_renewal, 3), rates(&h.rules));
     }
     if !card.importance.is_empty() {
         let top: Vec<String> = card.importance.iter().take(8).map(|(f, _)| f.clone()).collect();
@@ -526,7 +563,17 @@ async fn demo(c: &Common) -> Result<ExitCode> {
     let (model, fs) = crate::score::current_model(&engine, &cfg).await?;
     let past = crate::score::score(&engine, &cfg, &model, &fs, back).await?;
     let fid = crate::score::fidelity(&engine, &past, 90).await?;
-    print_demo_summary(&cfg, &card, &scored, fid.as_ref(), back);
+    // the rules score's reasons on the same accounts, for comparison
+    let rules_fid = if model.is_rules() {
+        None
+    } else {
+        let mut card = model.card.clone();
+        card.kind = crate::model::card::Kind::Rules;
+        let rules = crate::model::Model::from_stored(crate::model::registry::Stored { card, model: None, expansion: None, calibration: None }, cfg.training.num_threads)?;
+        let past = crate::score::score(&engine, &cfg, &rules, &fs, back).await?;
+        crate::score::fidelity(&engine, &past, 90).await?
+    };
+    print_demo_summary(&cfg, &card, &scored, fid.as_ref(), rules_fid.as_ref(), back);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -534,7 +581,14 @@ fn money(v: f64) -> String {
     crate::features::render(crate::features::Unit::Currency, v)
 }
 
-fn print_demo_summary(cfg: &Config, card: &crate::model::card::Card, s: &crate::score::Scored, fid: Option<&crate::score::Fidelity>, back: NaiveDate) {
+fn print_demo_summary(
+    cfg: &Config,
+    card: &crate::model::card::Card,
+    s: &crate::score::Scored,
+    fid: Option<&crate::score::Fidelity>,
+    rules_fid: Option<&crate::score::Fidelity>,
+    back: NaiveDate,
+) {
     let n = s.rows.len();
     let count = |t: &str| s.rows.iter().filter(|r| r.tier == t).count();
     let arr = |t: &str| s.rows.iter().filter(|r| r.tier == t).map(|r| r.arr).filter(|v| v.is_finite()).sum::<f64>();
@@ -589,17 +643,48 @@ fn print_demo_summary(cfg: &Config, card: &crate::model::card::Card, s: &crate::
             None => println!("Cold start: scoring uses the rules score ({h} AUC on the test window {})", fmt(m.rules.auc, 3)),
         }
     }
+    if let Some(hc) = &card.health {
+        let rates = |c: &crate::model::card::HealthCheck| {
+            c.tiers.iter().map(|t| format!("{} {}", t.tier, t.rate.map(|r| format!("{:.0}%", 100.0 * r)).unwrap_or_else(|| "–".into()))).collect::<Vec<_>>().join(", ")
+        };
+        if let Some(m) = &hc.model {
+            println!(
+                "Health score on the test window: AUC {} against churn within {} days (rules score {}); churned by tier: {} (rules score: {})",
+                fmt(m.auc_horizon, 3),
+                s.horizons.iter().max().unwrap_or(&90),
+                fmt(hc.rules.auc_horizon, 3),
+                rates(m),
+                rates(&hc.rules)
+            );
+        }
+    }
+    if let Some(t) = &card.tiers {
+        println!("Tiers: red below {:.1}, yellow below {:.1} — {}", t.cutoffs.red_below, t.cutoffs.yellow_below, t.method);
+    }
     if let Some(f) = fid {
+        let pct = |v: f64| format!("{:.0}%", 100.0 * v);
         println!(
-            "Reason fidelity: scored at {back} (out of time), {} of {} accounts that churned within the next 90 days had their planted cause among their top-3 risk reasons ({:.0}%); \
-             not judged: {} whose cause began less than {} days before, {} with no visible cause",
-            f.hits,
+            "Reason fidelity, scored at {back} (out of time): of {} accounts that churned within the next 90 days with a visible planted cause, \
+             the cause's own features were the top risk reason for {} and among the top 3 for {} (reasons drawn at random: {} and {}); \
+             healthy accounts given a cause as their top risk: {} per cause. Not judged: {} whose cause began less than {} days before, {} with no visible cause",
             f.judged,
-            100.0 * f.share(),
+            pct(f.rate(f.top1)),
+            pct(f.rate(f.top3)),
+            pct(f.random_top1 / f.judged.max(1) as f64),
+            pct(f.random_top3 / f.judged.max(1) as f64),
+            pct(f.false_alarm),
             f.not_yet,
             crate::score::VISIBLE_AFTER_DAYS,
             f.churners - f.judged - f.not_yet
         );
+        if let Some(r) = rules_fid {
+            println!(
+                "  the rules score's reasons on the same accounts: top reason {}, top 3 {}, false alarms {} per cause",
+                pct(r.rate(r.top1)),
+                pct(r.rate(r.top3)),
+                pct(r.false_alarm)
+            );
+        }
     }
     println!();
     println!("Tables under {}:", cfg.output);

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::engine::contract;
@@ -104,21 +105,55 @@ pub struct TableSource {
     pub columns: BTreeMap<&'static str, String>,
 }
 
-#[derive(Debug, Clone)]
+/// Health-score cut-offs: red below `red_below`, yellow below `yellow_below`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tiers {
     pub red_below: f64,
     pub yellow_below: f64,
 }
 
-impl Tiers {
-    pub fn tier(&self, score: f64) -> &'static str {
-        if score < self.red_below {
-            "red"
-        } else if score < self.yellow_below {
-            "yellow"
-        } else {
-            "green"
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Red,
+    Yellow,
+    Green,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Red => "red",
+            Tier::Yellow => "yellow",
+            Tier::Green => "green",
         }
+    }
+}
+
+/// The cut-offs for the rules score, and for a model when none are derived.
+pub const FIXED_TIERS: Tiers = Tiers { red_below: 40.0, yellow_below: 70.0 };
+
+impl Tiers {
+    /// Cut-offs from the training window's churn rate at renewal `base`:
+    /// red where the at-renewal risk is at least `red_x` × the base rate,
+    /// yellow at least `yellow_x` × (each capped at 90 % risk).
+    pub fn from_base_rate(base: f64, red_x: f64, yellow_x: f64) -> Tiers {
+        let cut = |k: f64| (100.0 * (1.0 - (k * base).min(0.9))).clamp(1.0, 99.0);
+        let (red_below, yellow_below) = (cut(red_x), cut(yellow_x));
+        Tiers { red_below: round1(red_below), yellow_below: round1(yellow_below.max(red_below + 0.1)) }
+    }
+
+    pub fn classify(&self, score: f64) -> Tier {
+        if score < self.red_below {
+            Tier::Red
+        } else if score < self.yellow_below {
+            Tier::Yellow
+        } else {
+            Tier::Green
+        }
+    }
+
+    pub fn tier(&self, score: f64) -> &'static str {
+        self.classify(score).as_str()
     }
 }
 
@@ -130,7 +165,8 @@ pub struct Training {
     pub expansion_horizon: u32,
     pub validation_months: u32,
     pub test_months: u32,
-    pub min_churn_examples: usize,
+    pub min_churned_accounts: usize,
+    pub min_validation_churned_accounts: usize,
     pub churn_grace_days: u32,
     pub expansion_share: f64,
     pub seed: u64,
@@ -138,6 +174,71 @@ pub struct Training {
     pub promotion_tolerance: f64,
     /// Extra LightGBM parameters, overriding the defaults.
     pub lightgbm: BTreeMap<String, String>,
+}
+
+/// An export's words: relation (`usage`, `activity`, `ticket_priority`,
+/// `ticket_text`) → role → the terms that play it.
+pub type Vocabulary = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// The relations a vocabulary may name, with the roles each one's SQL reads.
+pub const VOCABULARY_ROLES: &[(&str, &[&str])] = &[
+    ("usage", &["login", "api"]),
+    ("activity", &["meeting", "business_review"]),
+    ("ticket_priority", &["high"]),
+    ("ticket_text", &["cancel_intent", "negative"]),
+];
+
+/// Known relations and roles only, lowercase non-empty terms, and no term
+/// playing two roles of one relation (a usage row would count twice).
+pub fn check_vocabulary(v: &Vocabulary) -> std::result::Result<(), String> {
+    for (relation, roles) in v {
+        let known = VOCABULARY_ROLES.iter().find(|(r, _)| r == relation).map(|(_, roles)| *roles).ok_or_else(|| {
+            format!("unknown relation `{relation}`; use {}", VOCABULARY_ROLES.iter().map(|(r, _)| format!("`{r}`")).collect::<Vec<_>>().join(", "))
+        })?;
+        let mut seen = std::collections::BTreeMap::new();
+        for (role, terms) in roles {
+            if !known.contains(&role.as_str()) {
+                return Err(format!("`{relation}`: unknown role `{role}`; use {}", known.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")));
+            }
+            for t in terms {
+                if t.trim().is_empty() || *t != t.to_lowercase() {
+                    return Err(format!("`{relation}.{role}`: term `{t}` must be non-empty and lowercase (matching is on lowercased text)"));
+                }
+                if let Some(other) = seen.insert(t.clone(), role.clone()) {
+                    return Err(format!("`{relation}`: the term `{t}` plays both `{other}` and `{role}`"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// The memory this process may use, in MB: the smaller of the machine's
+/// memory and the cgroup's limit (containers, Kubernetes pods), when known.
+pub fn machine_memory_mb() -> Option<usize> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let meminfo = read("/proc/meminfo").and_then(|m| {
+        m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok()).map(|kb| kb / 1024)
+    });
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|b| (b >> 20) as usize);
+    match (meminfo, cgroup) {
+        (Some(m), Some(c)) => Some(m.min(c)),
+        (m, c) => m.or(c),
+    }
+}
+
+/// `engine.memory_limit_mb` when unset: 60 % of what the process may use
+/// (the rest is LightGBM's matrices, the frame and the Parquet writers), at
+/// least 512 MB.
+pub fn default_memory_limit_mb() -> usize {
+    machine_memory_mb().map(|m| m * 6 / 10).unwrap_or(512).max(512)
 }
 
 /// The resolved config: everything the job needs, checked.
@@ -158,8 +259,13 @@ pub struct Config {
     pub model_name: String,
     pub sql_dir: PathBuf,
     pub feature_version: String,
+    /// `features.vocabulary_file`, read and checked: relation → role → terms.
+    pub vocabulary: Option<Vocabulary>,
     pub training: Training,
-    pub tiers: Tiers,
+    /// `scoring.tiers` when given: fixed cut-offs for every model.
+    pub tiers: Option<Tiers>,
+    /// Multiples of the base rate for derived cut-offs (red, yellow).
+    pub tier_multiples: (f64, f64),
     pub risk_reasons: usize,
     pub positive_reasons: usize,
     pub rule_weights: BTreeMap<String, f64>,
@@ -275,8 +381,20 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         let p = Path::new(&s);
         normalize(&if p.is_absolute() { p.to_path_buf() } else { base.join(p) })
     };
-    let feature_version = raw.features.version.unwrap_or_else(|| "v1".to_string());
+    let feature_version = raw.features.version.unwrap_or_else(|| "v2".to_string());
     check_name("features.version", &feature_version)?;
+    let vocabulary = match &raw.features.vocabulary_file {
+        None => None,
+        Some(f) => {
+            let path = normalize(&base.join(f));
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Config(format!("`features.vocabulary_file`: cannot read `{}`: {e}", path.display())))?;
+            let v: Vocabulary = serde_yaml::from_str(&text)
+                .map_err(|e| Error::Config(format!("`features.vocabulary_file` `{}`: {e}", path.display())))?;
+            check_vocabulary(&v).map_err(|e| Error::Config(format!("`features.vocabulary_file` `{}`: {e}", path.display())))?;
+            Some(v)
+        }
+    };
 
     let t = raw.training;
     let horizons = t.horizons.unwrap_or_else(|| vec![30, 60, 90]);
@@ -331,7 +449,8 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         expansion_horizon,
         validation_months: t.validation_months.unwrap_or(3).max(1),
         test_months: t.test_months.unwrap_or(3).max(1),
-        min_churn_examples: t.min_churn_examples.unwrap_or(40),
+        min_churned_accounts: t.min_churned_accounts.unwrap_or(20),
+        min_validation_churned_accounts: t.min_validation_churned_accounts.unwrap_or(5),
         churn_grace_days: t.churn_grace_days.unwrap_or(30),
         expansion_share,
         seed: t.seed.unwrap_or(42),
@@ -340,16 +459,24 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         lightgbm,
     };
 
-    let tiers = match raw.scoring.tiers {
-        Some(t) => Tiers { red_below: t.red_below, yellow_below: t.yellow_below },
-        None => Tiers { red_below: 40.0, yellow_below: 70.0 },
-    };
-    if !(0.0 < tiers.red_below && tiers.red_below < tiers.yellow_below && tiers.yellow_below <= 100.0) {
-        return Err(Error::Config(format!(
-            "`scoring.tiers`: need 0 < red_below ({}) < yellow_below ({}) <= 100",
-            tiers.red_below, tiers.yellow_below
-        )));
+    let tiers = raw.scoring.tiers.map(|t| Tiers { red_below: t.red_below, yellow_below: t.yellow_below });
+    if let Some(tiers) = &tiers {
+        if !(0.0 < tiers.red_below && tiers.red_below < tiers.yellow_below && tiers.yellow_below <= 100.0) {
+            return Err(Error::Config(format!(
+                "`scoring.tiers`: need 0 < red_below ({}) < yellow_below ({}) <= 100",
+                tiers.red_below, tiers.yellow_below
+            )));
+        }
     }
+    let tier_multiples = match raw.scoring.tier_base_rate_multiples {
+        None => (2.0, 1.0),
+        Some(m) if m.len() == 2 && m[0] > m[1] && m[1] > 0.0 => (m[0], m[1]),
+        Some(m) => {
+            return Err(Error::Config(format!(
+                "`scoring.tier_base_rate_multiples`: give [red, yellow] with red > yellow > 0 (got {m:?})"
+            )));
+        }
+    };
     let risk_reasons = raw.scoring.risk_reasons.unwrap_or(3);
     let positive_reasons = raw.scoring.positive_reasons.unwrap_or(2);
     if risk_reasons > 10 || positive_reasons > 10 {
@@ -390,9 +517,9 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         }
     }
 
-    let memory_limit_mb = raw.engine.memory_limit_mb.unwrap_or(512);
-    if memory_limit_mb < 64 {
-        return Err(Error::Config(format!("`engine.memory_limit_mb`: {memory_limit_mb} is too small; give at least 64")));
+    let memory_limit_mb = raw.engine.memory_limit_mb.unwrap_or_else(default_memory_limit_mb);
+    if memory_limit_mb == 0 {
+        return Err(Error::Config("`engine.memory_limit_mb` must be at least 1".into()));
     }
     if raw.engine.threads == Some(0) {
         return Err(Error::Config("`engine.threads` must be at least 1".into()));
@@ -413,8 +540,10 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         model_name,
         sql_dir,
         feature_version,
+        vocabulary,
         training,
         tiers,
+        tier_multiples,
         risk_reasons,
         positive_reasons,
         rule_weights,

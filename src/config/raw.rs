@@ -75,8 +75,8 @@ pub struct RawOutput {
 #[serde(deny_unknown_fields)]
 pub struct RawEngine {
     /// Memory DataFusion's joins, aggregates and sorts may hold before they
-    /// spill to disk. Default 512;
-    /// building a training frame of many snapshots is faster with more.
+    /// spill to disk (hash joins cannot spill: past it they fail). Default:
+    /// 60 % of the machine's memory (or of the cgroup's limit), at least 512.
     pub memory_limit_mb: Option<usize>,
     /// Threads for queries (default: the machine's cores).
     pub threads: Option<usize>,
@@ -96,7 +96,12 @@ pub struct RawModels {
 pub struct RawFeatures {
     /// Folder holding `features/<version>/` and `labels/<version>/`.
     pub sql_dir: Option<String>,
+    /// Default `v2`.
     pub version: Option<String>,
+    /// A YAML file naming the export's words by relation and role (the
+    /// shape of `vocabulary:` in `features.yaml`); each relation it names
+    /// replaces the feature set's default for that relation.
+    pub vocabulary_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -112,9 +117,12 @@ pub struct RawTraining {
     /// Months of snapshots in the validation and the test windows.
     pub validation_months: Option<u32>,
     pub test_months: Option<u32>,
-    /// Below this many churn examples in the training window, scoring uses
-    /// the rules score (cold start).
-    pub min_churn_examples: Option<usize>,
+    /// Below this many distinct churned accounts in the training window,
+    /// scoring uses the rules score (cold start).
+    pub min_churned_accounts: Option<usize>,
+    /// Below this many distinct churned accounts in the calibration half of
+    /// the validation window, the model is uncalibrated and not promoted.
+    pub min_validation_churned_accounts: Option<usize>,
     /// Days after the last subscription ends within which a new one counts as
     /// a renewal, when churn is derived from `subscriptions`.
     pub churn_grace_days: Option<u32>,
@@ -131,7 +139,12 @@ pub struct RawTraining {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawScoring {
+    /// Fixed cut-offs; default: derived per model from the training window's
+    /// churn rate at renewal (see `tier_base_rate_multiples`).
     pub tiers: Option<RawTiers>,
+    /// [red, yellow]: red where the at-renewal churn risk is at least this
+    /// many times the training window's base rate. Default [2, 1].
+    pub tier_base_rate_multiples: Option<Vec<f64>>,
     pub risk_reasons: Option<usize>,
     pub positive_reasons: Option<usize>,
 }

@@ -176,8 +176,8 @@ pub static TABLES: &[Table] = &[
             key("contact_id"),
             key("account_id"),
             opt("title", Str),
-            col("is_champion", Bool),
-            col("is_exec_sponsor", Bool),
+            opt("is_champion", Bool),
+            opt("is_exec_sponsor", Bool),
             col("left_at", Date),
         ],
     },
@@ -194,6 +194,7 @@ pub static TABLES: &[Table] = &[
             col("end_date", Date),
             col("mrr", Num),
             col("seats", Num),
+            opt("term_months", Num),
         ],
     },
     Table {

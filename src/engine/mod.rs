@@ -100,6 +100,8 @@ fn accepts(k: Kind, t: &DataType) -> bool {
     use DataType::*;
     let int = matches!(t, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64);
     match k {
+        // dictionary-encoded columns are what polars and pandas `category` write
+        _ if matches!(t, Dictionary(..)) => matches!(t, Dictionary(_, v) if accepts(k, v)),
         Kind::Str => matches!(t, Utf8 | LargeUtf8 | Utf8View) || int,
         Kind::Num => int || matches!(t, Float16 | Float32 | Float64 | Decimal128(..) | Decimal256(..)),
         Kind::Bool => matches!(t, Boolean),
@@ -107,14 +109,18 @@ fn accepts(k: Kind, t: &DataType) -> bool {
     }
 }
 
-/// Reads every string column as plain `Utf8`: `Utf8View` keys would keep
-/// whole decoded pages alive through joins and aggregates.
+/// Reads every string column as plain `Utf8` (dictionary-encoded ones too):
+/// `Utf8View` keys would keep whole decoded pages alive through joins and
+/// aggregates.
 fn plain_strings(schema: &Schema) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| match f.data_type() {
             DataType::Utf8View | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8),
+            DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
+                f.as_ref().clone().with_data_type(DataType::Utf8)
+            }
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -216,12 +222,30 @@ impl Engine {
         Ok(engine)
     }
 
-    pub fn present(&self, table: &str) -> bool {
-        self.tables.get(table).is_some_and(|t| t.present())
+    /// Whether a table (`usage`) or a table's column (`usage.user_id`) is in the export.
+    pub fn present(&self, name: &str) -> bool {
+        match name.split_once('.') {
+            None => self.tables.get(name).is_some_and(|t| t.present()),
+            Some(_) => self.present_tables().contains(name),
+        }
     }
 
-    pub fn present_tables(&self) -> BTreeSet<&'static str> {
-        self.tables.values().filter(|t| t.present()).map(|t| t.spec.name).collect()
+    /// What the export has, as feature `requires` name it: every present
+    /// table (`usage`) and every column a present table's files carry
+    /// (`usage.user_id`), by contract name.
+    pub fn present_tables(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for t in self.tables.values().filter(|t| t.present()) {
+            out.insert(t.spec.name.to_string());
+            if let Some(schema) = &t.schema {
+                for c in t.spec.columns {
+                    if schema.field_with_name(&t.source.columns[c.name]).is_ok() {
+                        out.insert(format!("{}.{}", t.spec.name, c.name));
+                    }
+                }
+            }
+        }
+        out
     }
 
     async fn list_files(&self, src: &TableSource) -> Result<Vec<InputFile>> {
@@ -389,8 +413,27 @@ impl Engine {
 
     /// Runs a query and collects its batches.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let df = self.ctx.sql(sql).await.map_err(|e| Error::other("planning a query", e))?;
-        df.collect().await.map_err(|e| Error::other("running a query", e))
+        let df = self.ctx.sql(sql).await.map_err(|e| self.query_error("planning a query", e))?;
+        df.collect().await.map_err(|e| self.query_error("running a query", e))
+    }
+
+    /// A failed query as our error. Running out of the memory pool is the
+    /// setup's to fix, not a crash: exit 2 and one sentence naming the
+    /// setting, never DataFusion's dump.
+    pub fn query_error(&self, context: impl Into<String>, e: datafusion::error::DataFusionError) -> Error {
+        let context = context.into();
+        let text = e.to_string();
+        let exhausted = matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) || text.contains("Resources exhausted");
+        if !exhausted {
+            return Error::other(context, e);
+        }
+        // "Failed to allocate additional 544.0 MB for HashJoinInput…"
+        let wanted = text.split("allocate additional ").nth(1).and_then(|t| t.split(" for ").next()).map(|w| format!(" (one step asked for {w} more)")).unwrap_or_default();
+        let machine = crate::config::machine_memory_mb().map(|m| format!("; this machine has {m} MB")).unwrap_or_default();
+        Error::Usage(format!(
+            "{context}: the query engine needs more memory than `engine.memory_limit_mb` ({} MB) allows{wanted}: raise `engine.memory_limit_mb`{machine}",
+            self.cfg.memory_limit_mb
+        ))
     }
 
     /// Registers a small in-memory table, replacing one of the same name.

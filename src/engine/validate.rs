@@ -205,16 +205,30 @@ async fn scalar(engine: &Engine, sql: &str) -> Result<i64> {
 async fn cross_checks(engine: &Engine, report: &mut Report) -> Result<()> {
     let unknown = scalar(engine, "SELECT count(DISTINCT account_id) FROM usage WHERE account_id NOT IN (SELECT account_id FROM accounts)").await?;
     if unknown > 0 {
-        report.warnings.push(format!("`usage`: {unknown} account ids are not in `accounts`; their rows are ignored"));
+        report.warnings.push(format!(
+            "`usage`: {unknown} account ids are not in `accounts` (deleted after churning, or a broken export): they count in the snapshots \
+             history places them in, with no segment, name or CRM id"
+        ));
+    }
+    let negative = scalar(engine, "SELECT count(*) FROM accounts WHERE arr < 0").await?;
+    if negative > 0 {
+        report.warnings.push(format!("`accounts`: {negative} rows have a negative `arr`; scores show it as it is"));
+    }
+    if engine.present("subscriptions") {
+        let negative = scalar(engine, "SELECT count(*) FROM subscriptions WHERE mrr < 0").await?;
+        if negative > 0 {
+            report.warnings.push(format!("`subscriptions`: {negative} rows have a negative `mrr`; ARR features and derived outcomes read them as they are"));
+        }
     }
     if !engine.present("subscriptions") {
         report.warnings.push(
-            "`subscriptions` is absent: only today's snapshot in `accounts` is available, so plan, seats, ARR and renewal date \
-             at past snapshots are today's values (a churned account's ARR of 0 leaks into training). Export the billing history as `subscriptions`."
+            "`subscriptions` is absent: plan, seats and ARR at past snapshots are unknown (today's `accounts` row would leak the future), \
+             so those features are dropped; the population comes from `usage` and `outcomes`, renewal timing from booked renewals. \
+             Export the billing history as `subscriptions`."
                 .into(),
         );
         if !engine.present("outcomes") {
-            report.warnings.push("neither `outcomes` nor `subscriptions` is present: models cannot be trained; scoring uses the rules score".into());
+            report.warnings.push("neither `outcomes` nor `subscriptions` is present: nothing places accounts in time, so `train` refuses; scoring needs a trained model".into());
         }
     }
     if engine.present("subscriptions") && engine.present("outcomes") {

@@ -13,7 +13,9 @@
 //! reads `usage`, the one table too large to hold, which the SQL reads once.
 //!
 //! Inputs the SQL sees besides the contract tables: `snapshot_dates(as_of)`
-//! (the dates asked for) and `run_params(export_date)`.
+//! (the dates asked for), `run_params(export_date, …)` and
+//! `vocabulary(relation, term, role)` (the export's words: the feature set's
+//! defaults with `features.vocabulary_file` laid over them).
 
 pub mod spec;
 
@@ -114,7 +116,7 @@ impl SqlFolder {
             }
             if readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big {
                 let schema = Arc::new(plan.schema().as_arrow().clone());
-                let batches = plan.collect().await.map_err(|e| Error::other(format!("`{}/{}.sql`", self.name, v.name), e))?;
+                let batches = plan.collect().await.map_err(|e| engine.query_error(format!("`{}/{}.sql`", self.name, v.name), e))?;
                 engine.register_batches(&v.name, schema, batches)?;
             } else {
                 engine
@@ -128,7 +130,7 @@ impl SqlFolder {
 }
 
 /// Relations provided to the SQL rather than defined by it.
-pub const PROVIDED: &[&str] = &["snapshot_dates", "run_params"];
+pub const PROVIDED: &[&str] = &["snapshot_dates", "run_params", "vocabulary"];
 
 impl FeatureSet {
     /// Loads `sql_dir/features/<version>/`.
@@ -154,8 +156,9 @@ impl FeatureSet {
         &self.hash[..12]
     }
 
-    /// Features whose required tables are all present, in `features.yaml` order.
-    pub fn available(&self, present: &BTreeSet<&'static str>) -> Vec<&Feature> {
+    /// Features whose required tables (and `table.column`s) are all present,
+    /// in `features.yaml` order.
+    pub fn available(&self, present: &BTreeSet<String>) -> Vec<&Feature> {
         self.spec.features.iter().filter(|f| f.requires.iter().all(|r| present.contains(r.as_str()))).collect()
     }
 
@@ -169,19 +172,31 @@ impl FeatureSet {
             .chain(features.iter().map(|f| format!("\"{}\"", f.name)))
             .collect();
         let sql = format!("SELECT {} FROM {} ORDER BY as_of, account_id", cols.join(", "), self.spec.output);
+        let where_ = format!("feature set `{}`, view `{}`", self.version, self.spec.output);
         let out = engine.query(&sql).await.map_err(|e| match e {
-            Error::Other { context, source } => Error::Other {
-                context: format!("feature set `{}`, view `{}`: {context}", self.version, self.spec.output),
-                source,
-            },
+            Error::Other { context, source } => Error::Other { context: format!("{where_}: {context}"), source },
+            Error::Usage(m) => Error::Usage(format!("{where_}: {m}")),
             e => e,
         })?;
         Ok(out)
     }
 
-    /// Registers `snapshot_dates`, `run_params` and the views for `dates`.
+    /// The words this set reads an export through: its defaults, with each
+    /// relation the config's vocabulary file names replaced whole.
+    pub fn vocabulary(&self, cfg: &crate::config::Config) -> crate::config::Vocabulary {
+        let mut v = self.spec.vocabulary.clone();
+        if let Some(over) = &cfg.vocabulary {
+            for (relation, roles) in over {
+                v.insert(relation.clone(), roles.clone());
+            }
+        }
+        v
+    }
+
+    /// Registers `snapshot_dates`, `run_params`, `vocabulary` and the views for `dates`.
     pub async fn register(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
         register_dates(engine, dates)?;
+        register_vocabulary(engine, &self.vocabulary(&engine.cfg))?;
         self.sql.register(engine).await
     }
 
@@ -232,6 +247,81 @@ pub fn register_dates(engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
     )
     .context("run params")?;
     engine.register_batches("run_params", schema, vec![batch])
+}
+
+/// The vocabulary relations: the contract table and column each reads, and
+/// the role a word plays when the vocabulary does not name it.
+const VOCABULARY_SOURCES: &[(&str, &str, &str, &str)] = &[
+    ("usage", "usage", "feature", "product"),
+    ("activity", "activities", "kind", "touch"),
+    ("ticket_priority", "tickets", "priority", "not high"),
+];
+
+/// `validate --profile`: the export's words with counts and the role each
+/// plays for this feature set, the vocabulary's words the export never
+/// uses, and the features it cannot feed (and why).
+pub async fn profile(engine: &Engine, fs: &FeatureSet) -> Result<String> {
+    use std::fmt::Write;
+    let vocab = fs.vocabulary(&engine.cfg);
+    let mut out = format!("feature set `{}`: the export's vocabulary\n", fs.version);
+    for (relation, table, column, default) in VOCABULARY_SOURCES {
+        if !engine.present(table) {
+            let _ = writeln!(out, "  {table}.{column}: table absent");
+            continue;
+        }
+        let roles = vocab.get(*relation).cloned().unwrap_or_default();
+        let role_of = |t: &str| roles.iter().find(|(_, terms)| terms.iter().any(|x| x == t)).map(|(r, _)| r.clone());
+        let b = engine.query(&format!("SELECT lower({column}) AS term, count(*) AS n FROM {table} GROUP BY lower({column}) ORDER BY n DESC, term LIMIT 40")).await?;
+        let _ = writeln!(out, "  {table}.{column} (relation `{relation}`):");
+        let mut seen = BTreeSet::new();
+        for batch in &b {
+            let terms = crate::model::frame::strings(batch, "term")?;
+            let counts = crate::model::frame::floats(batch, "n")?;
+            for (t, n) in terms.into_iter().zip(counts) {
+                let t = t.unwrap_or_default();
+                let role = role_of(&t).unwrap_or_else(|| format!("{default} (not in the vocabulary)"));
+                let _ = writeln!(out, "    {t:<28} {n:>12.0}  → {role}");
+                seen.insert(t);
+            }
+        }
+        for (role, terms) in &roles {
+            let unused: Vec<&String> = terms.iter().filter(|t| !seen.contains(*t)).collect();
+            if unused.len() == terms.len() && !terms.is_empty() {
+                let _ = writeln!(out, "    ! no word of this export plays `{role}` (the vocabulary names {}): features reading it will be constant and dropped", terms.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "));
+            }
+        }
+    }
+    if let Some(phrases) = vocab.get("ticket_text") {
+        let n: usize = phrases.values().map(Vec::len).sum();
+        let _ = writeln!(out, "  tickets subject/body: {n} phrases in the vocabulary (`ticket_text`: {})", phrases.keys().cloned().collect::<Vec<_>>().join(", "));
+    }
+    let present = engine.present_tables();
+    let available = fs.available(&present);
+    let _ = writeln!(out, "features: {} of {} can be built from this export", available.len(), fs.spec.features.len());
+    for f in &fs.spec.features {
+        let missing: Vec<&str> = f.requires.iter().filter(|r| !present.contains(r.as_str())).map(String::as_str).collect();
+        if !missing.is_empty() {
+            let _ = writeln!(out, "  dropped {:<28} needs `{}`", f.name, missing.join("`, `"));
+        }
+    }
+    Ok(out)
+}
+
+/// Registers `vocabulary(relation, term, role)`, one row per term.
+pub fn register_vocabulary(engine: &Engine, v: &crate::config::Vocabulary) -> Result<()> {
+    let mut rows: Vec<[&str; 3]> = Vec::new();
+    for (relation, roles) in v {
+        for (role, terms) in roles {
+            for t in terms {
+                rows.push([relation, t, role]);
+            }
+        }
+    }
+    let schema = Arc::new(Schema::new(["relation", "term", "role"].map(|n| Field::new(n, DataType::Utf8, false)).to_vec()));
+    let cols: Vec<arrow::array::ArrayRef> =
+        (0..3).map(|j| Arc::new(arrow::array::StringArray::from_iter_values(rows.iter().map(|r| r[j]))) as arrow::array::ArrayRef).collect();
+    let batch = RecordBatch::try_new(schema.clone(), cols).context("vocabulary")?;
+    engine.register_batches("vocabulary", schema, vec![batch])
 }
 
 /// sha256 over every file's name and bytes, in name order.

@@ -74,6 +74,9 @@ pub struct Spec {
     /// The view whose rows are the features, at (account_id, as_of) grain.
     pub output: String,
     pub features: Vec<Feature>,
+    /// The default words the SQL reads through the `vocabulary` relation.
+    #[serde(default)]
+    pub vocabulary: crate::config::Vocabulary,
 }
 
 impl Spec {
@@ -97,11 +100,17 @@ impl Spec {
                 return Err(Error::Config(format!("`{file}`: feature `{}` is explained but has no `reason` template", f.name)));
             }
             for r in &f.requires {
-                if crate::engine::contract::table(r).is_none() {
-                    return Err(Error::Config(format!("`{file}`: feature `{}` requires unknown table `{r}`", f.name)));
+                let (table, column) = match r.split_once('.') {
+                    Some((t, c)) => (t, Some(c)),
+                    None => (r.as_str(), None),
+                };
+                let known = crate::engine::contract::table(table).is_some_and(|t| column.is_none_or(|c| t.column(c).is_some()));
+                if !known {
+                    return Err(Error::Config(format!("`{file}`: feature `{}` requires unknown table or column `{r}`", f.name)));
                 }
             }
         }
+        crate::config::check_vocabulary(&spec.vocabulary).map_err(|e| Error::Config(format!("`{file}`: vocabulary: {e}")))?;
         Ok(spec)
     }
 

@@ -55,23 +55,29 @@ pub struct Summary {
     pub files: usize,
 }
 
-/// The features in `sql/features/v1` that show each planted cause; reason
-/// fidelity checks that one of them is among an account's top risk reasons.
+/// The 1–3 features that measure each planted cause (feature sets v1 and
+/// v2 name them alike). Reason fidelity asks whether one of them is an
+/// account's top risk reason; few features per cause keep that honest (a
+/// cause accepting most features would pass with any reasons at all).
 pub fn cause_features(cause: &str) -> &'static [&'static str] {
     match cause {
-        "usage_decline" => &["active_users_trend", "logins_trend", "logins_30d", "events_trend", "events_per_active_user_30d", "days_since_last_activity", "active_users_30d", "seat_utilization", "api_events_trend"],
-        "low_adoption" => &["feature_breadth_30d", "feature_breadth_trend", "events_trend", "events_per_active_user_30d"],
-        "seats_unused" => &["seat_utilization", "active_users_30d", "active_users_trend", "logins_trend", "logins_30d"],
-        "support_spike" => &["tickets_90d", "ticket_spike_ratio", "high_priority_share_90d", "negative_wording_90d", "csat_avg_90d", "resolution_hours_90d", "open_tickets"],
-        "cancel_intent" => &["cancel_intent_90d", "negative_wording_90d", "tickets_90d"],
+        "usage_decline" => &["active_users_trend", "logins_trend", "events_trend"],
+        "low_adoption" => &["feature_breadth_30d", "feature_breadth_trend"],
+        "seats_unused" => &["seat_utilization", "active_users_30d"],
+        "support_spike" => &["tickets_90d", "ticket_spike_ratio", "high_priority_share_90d"],
+        "cancel_intent" => &["cancel_intent_90d"],
         "late_payment" => &["late_invoices_180d", "days_overdue_max", "overdue_amount_share"],
         "nps_drop" => &["nps_latest", "nps_change", "nps_detractors_180d"],
-        "champion_left" => &["champion_left_90d", "has_active_champion", "engaged_contacts_90d"],
-        "sponsor_quiet" => &["exec_sponsor_touches_90d", "touches_90d", "days_since_csm_touch", "engaged_contacts_90d"],
-        "no_qbr" => &["qbr_last_120d", "days_since_qbr", "meetings_90d"],
+        "champion_left" => &["champion_left_90d", "has_active_champion"],
+        "sponsor_quiet" => &["exec_sponsor_touches_90d", "days_since_csm_touch"],
+        "no_qbr" => &["qbr_last_120d", "days_since_qbr"],
         _ => &[],
     }
 }
+
+/// Every cause `cause_features` knows.
+pub const CAUSES: &[&str] =
+    &["usage_decline", "low_adoption", "seats_unused", "support_spike", "cancel_intent", "late_payment", "nps_drop", "champion_left", "sponsor_quiet", "no_qbr"];
 
 /// Writes the company under `out`; returns what was written.
 pub async fn generate(stores: &Stores, out: &Location, opts: &Options, progress: &dyn Fn(usize)) -> Result<Summary> {
@@ -204,7 +210,7 @@ async fn write_chunk(
             f("seats_licensed", DataType::Int64, false),
             f("arr", DataType::Float64, false),
             f("contract_start", DataType::Date32, false),
-            f("renewal_date", DataType::Date32, false),
+            f("renewal_date", DataType::Date32, true),
             f("owner_email", utf8(), true),
             f("crm_id", utf8(), true),
         ],
@@ -217,7 +223,7 @@ async fn write_chunk(
             column!(Int64Builder, a, |r| Some(r.seats)),
             column!(Float64Builder, a, |r| Some(r.arr)),
             column!(Date32Builder, a, |r| Some(r.contract_start)),
-            column!(Date32Builder, a, |r| Some(r.renewal_date)),
+            column!(Date32Builder, a, |r| r.renewal_date),
             strings!(a, |r| Some(&r.owner_email)),
             strings!(a, |r| r.crm_id.as_deref()),
         ],

@@ -153,7 +153,7 @@ pub struct AccountRow {
     pub seats: i64,
     pub arr: f64,
     pub contract_start: i32,
-    pub renewal_date: i32,
+    pub renewal_date: Option<i32>,
     pub owner_email: String,
     pub crm_id: Option<String>,
 }
@@ -890,7 +890,17 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
     out.contacts.extend(contacts);
 
     // -- today's snapshot of the account
-    let next_renewal = if churned_at.is_some() { churned_at.unwrap() } else { renewal };
+    // A churned account's renewal date is what CRMs leave behind: nulled,
+    // kept at the renewal it never reached, or set to the termination day —
+    // so no feature may read it at a past snapshot (the leak test).
+    let next_renewal = match churned_at {
+        None => Some(renewal),
+        Some(at) => match idx % 3 {
+            0 => None,
+            1 => Some(renewal),
+            _ => Some(at),
+        },
+    };
     out.accounts.push(AccountRow {
         id: id.clone(),
         name: text::company_name(&mut rng),

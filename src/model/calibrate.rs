@@ -17,13 +17,24 @@ pub struct Isotonic {
 }
 
 impl Isotonic {
+    /// Pool-adjacent-violators over the scores sorted ascending. Rows with
+    /// the same score form one block from the start (a tied group has one
+    /// rate, its mean), so block centres are strictly increasing and no
+    /// block is ever dropped.
     pub fn fit(p: &[f64], y: &[bool]) -> Isotonic {
-        let mut idx: Vec<usize> = (0..p.len()).collect();
+        let mut idx: Vec<usize> = (0..p.len()).filter(|i| p[*i].is_finite()).collect();
         idx.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
         // blocks of (sum_x, sum_y, weight)
         let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
-        for i in idx {
-            blocks.push((p[i], if y[i] { 1.0 } else { 0.0 }, 1.0));
+        let mut i = 0;
+        while i < idx.len() {
+            let mut tie = (0.0, 0.0, 0.0);
+            let v = p[idx[i]];
+            while i < idx.len() && p[idx[i]] == v {
+                tie = (tie.0 + v, tie.1 + if y[idx[i]] { 1.0 } else { 0.0 }, tie.2 + 1.0);
+                i += 1;
+            }
+            blocks.push(tie);
             while blocks.len() >= 2 {
                 let n = blocks.len();
                 let (a, b) = (blocks[n - 2], blocks[n - 1]);
@@ -35,19 +46,18 @@ impl Isotonic {
                 }
             }
         }
-        let mut x = Vec::new();
-        let mut out = Vec::new();
-        for (sx, sy, w) in blocks {
-            let cx = sx / w;
-            // equal centres (possible after merging) collapse to the later block
-            if x.last().is_some_and(|l: &f64| *l >= cx) {
-                x.pop();
-                out.pop();
-            }
-            x.push(cx);
-            out.push(sy / w);
-        }
-        Isotonic { x, y: out }
+        let (x, y) = blocks.iter().map(|(sx, sy, w)| (sx / w, sy / w)).unzip();
+        Isotonic { x, y }
+    }
+
+    /// The identity map: what a model whose validation window cannot
+    /// calibrate it carries (the card says "uncalibrated").
+    pub fn identity() -> Isotonic {
+        Isotonic { x: vec![], y: vec![] }
+    }
+
+    pub fn is_identity(&self) -> bool {
+        self.x.is_empty()
     }
 
     pub fn apply(&self, p: f64) -> f64 {
@@ -84,5 +94,35 @@ mod tests {
             last = v;
         }
         assert!((c.apply(0.8) - 0.4).abs() < 0.08, "{}", c.apply(0.8));
+    }
+
+    /// Regression: blocks of equal scores were collapsed by dropping the
+    /// earlier ones, so a tied top group with a true rate of 0.2 came out at 1.0.
+    #[test]
+    fn tied_scores_are_pooled_not_dropped() {
+        let mut p = vec![0.1; 50];
+        let mut y = vec![false; 50];
+        y[0] = true; // 2 % at the bottom
+        p.extend([0.9; 10]);
+        y.extend([true, true, false, false, false, false, false, false, false, false]);
+        let c = Isotonic::fit(&p, &y);
+        assert!((c.apply(0.9) - 0.2).abs() < 1e-12, "tied top group: {}", c.apply(0.9));
+        assert!((c.apply(0.1) - 0.02).abs() < 1e-12, "bottom group: {}", c.apply(0.1));
+        assert!(c.x.windows(2).all(|w| w[0] < w[1]), "centres must increase strictly: {:?}", c.x);
+    }
+
+    #[test]
+    fn a_violating_pair_is_pooled_into_its_mean() {
+        let c = Isotonic::fit(&[0.1, 0.2, 0.3], &[false, true, false]);
+        // 0.1 → 0; 0.2 and 0.3 violate (1 then 0) and pool to 0.5
+        assert_eq!(c.y, vec![0.0, 0.5]);
+        assert!((c.x[1] - 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn identity_leaves_probabilities_alone() {
+        let c = Isotonic::identity();
+        assert!(c.is_identity());
+        assert_eq!(c.apply(0.37), 0.37);
     }
 }

@@ -33,6 +33,9 @@ pub struct Window {
     pub rows: usize,
     /// Snapshots whose account churned within the longest horizon.
     pub churn_positives: usize,
+    /// Distinct accounts among them (what cold start and calibration count).
+    #[serde(default)]
+    pub churned_accounts: usize,
     pub expansion_positives: usize,
 }
 
@@ -80,6 +83,52 @@ pub struct Card {
     pub importance: Vec<(String, f64)>,
     pub warnings: Vec<String>,
     pub promotion: Option<Promotion>,
+    /// The tier cut-offs this model scores with (unless `scoring.tiers`
+    /// fixes them) and where they came from.
+    #[serde(default)]
+    pub tiers: Option<TierPolicy>,
+    /// The health score itself checked against outcomes on the test window.
+    #[serde(default)]
+    pub health: Option<HealthChecks>,
+    /// The words the feature SQL read the export through; scoring refuses
+    /// a config whose vocabulary differs.
+    #[serde(default)]
+    pub vocabulary: crate::config::Vocabulary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TierPolicy {
+    pub cutoffs: crate::config::Tiers,
+    /// Churn rate within 30 days among training snapshots renewing within 30 days.
+    pub base_rate: Option<f64>,
+    pub method: String,
+}
+
+/// The health score (and its tiers) against what happened, for the model and
+/// for the rules score on the same test rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthChecks {
+    pub model: Option<HealthCheck>,
+    pub rules: HealthCheck,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HealthCheck {
+    /// AUC of the risk (100 − health) against churn within the longest horizon.
+    pub auc_horizon: Option<f64>,
+    /// … against churn by the next renewal (30 days' grace), where observed.
+    pub auc_by_renewal: Option<f64>,
+    pub rows_by_renewal: usize,
+    /// Observed churn within the longest horizon per tier, red first.
+    pub tiers: Vec<TierRate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TierRate {
+    pub tier: String,
+    pub rows: usize,
+    pub churned: usize,
+    pub rate: Option<f64>,
 }
 
 /// Calibration maps, saved beside the model (`calibration.json`).

@@ -42,6 +42,32 @@ impl Frame {
         self.x[i * self.width() + j]
     }
 
+    /// Columns whose value is the same on every row (or null on every row):
+    /// features that say nothing on this export.
+    pub fn constant_columns(&self) -> Vec<usize> {
+        let w = self.width();
+        (0..w)
+            .filter(|j| {
+                let mut first: Option<f64> = None;
+                let mut all_nan = true;
+                for i in 0..self.rows() {
+                    let v = self.x[i * w + j];
+                    if v.is_nan() {
+                        continue;
+                    }
+                    all_nan = false;
+                    match first {
+                        None => first = Some(v),
+                        Some(f) if f != v => return false,
+                        Some(_) => {}
+                    }
+                }
+                // a column with values and nulls is informative (null is a value to LightGBM)
+                all_nan || (0..self.rows()).all(|i| !self.x[i * w + j].is_nan())
+            })
+            .collect()
+    }
+
     /// The rows whose index `keep` says, in order.
     pub fn select(&self, keep: &[usize]) -> Frame {
         let w = self.width();
@@ -112,7 +138,8 @@ pub fn build(batches: &[RecordBatch], features: &[&Feature], vocab: Option<&Voca
         if !f.categorical {
             continue;
         }
-        let text = &cat_text[&f.name];
+        // no batches (an empty population) leave no text at all
+        let text: &[Option<String>] = cat_text.get(&f.name).map(Vec::as_slice).unwrap_or(&[]);
         let v: Vec<String> = match vocab.and_then(|v| v.get(&f.name)) {
             Some(v) => v.clone(),
             None => {

@@ -66,10 +66,17 @@ pub fn sigmoid(x: f64) -> f64 {
 /// The churn model's input for interval `k` (0-based): the frame plus the
 /// interval's start, with `days_to_renewal` counted from that start. With
 /// `renewal_now`, every row is asked as if its renewal were mid-interval.
+///
+/// The renewal-now question keeps the pair (tenure, days to renewal)
+/// consistent: the account is asked about as it will be at its own next
+/// renewal, so its tenure grows by the days until then. A 40-day-old account
+/// in onboarding is asked about its first renewal at ~1 year, not as a
+/// 40-day-old account renewing in 15 days, which no training row looks like.
 pub fn hazard_matrix(frame: &Frame, k: u32, renewal_now: bool) -> Vec<f64> {
     let w = frame.width();
     let start = (k * INTERVAL_DAYS) as f64;
     let renewal = frame.col("days_to_renewal");
+    let tenure = frame.col("tenure_days");
     let mut x = Vec::with_capacity(frame.rows() * (w + 1));
     for i in 0..frame.rows() {
         let row = frame.row(i);
@@ -78,6 +85,9 @@ pub fn hazard_matrix(frame: &Frame, k: u32, renewal_now: bool) -> Vec<f64> {
         if let Some(j) = renewal {
             let d = row[j];
             x[at + j] = if renewal_now {
+                if let Some(t) = tenure.filter(|_| !d.is_nan() && d > RENEWAL_NOW_DAYS) {
+                    x[at + t] += d - RENEWAL_NOW_DAYS;
+                }
                 RENEWAL_NOW_DAYS
             } else if d.is_nan() {
                 d
@@ -179,5 +189,47 @@ impl Model {
         }
         let health = p_now.iter().map(|p| 100.0 * (1.0 - p)).collect();
         Ok(Scores { p_churn, p_expand, p_churn_at_renewal: p_now.into_iter().map(Some).collect(), health, contributions, hazards })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(rows: &[[f64; 2]]) -> Frame {
+        Frame {
+            account_id: (0..rows.len()).map(|i| format!("a{i}")).collect(),
+            as_of: vec![0; rows.len()],
+            names: vec!["tenure_days".into(), "days_to_renewal".into()],
+            categorical: vec![false, false],
+            x: rows.iter().flatten().copied().collect(),
+            segment: vec![],
+        }
+    }
+
+    #[test]
+    fn intervals_count_days_to_renewal_from_their_start() {
+        let x = hazard_matrix(&frame(&[[400.0, 50.0], [400.0, f64::NAN]]), 2, false);
+        // row: tenure, days_to_renewal, interval start
+        assert_eq!(&x[..3], &[400.0, (50.0f64 - 60.0).rem_euclid(365.0), 60.0]);
+        assert!(x[4].is_nan(), "unknown renewal stays unknown");
+    }
+
+    #[test]
+    fn the_renewal_now_question_ages_tenure_to_the_accounts_own_renewal() {
+        let x = hazard_matrix(&frame(&[[40.0, 325.0], [800.0, 10.0], [100.0, f64::NAN]]), 0, true);
+        assert_eq!(&x[..3], &[40.0 + 310.0, RENEWAL_NOW_DAYS, 0.0]);
+        // already within the renewal window: asked as it is
+        assert_eq!(&x[3..6], &[800.0, RENEWAL_NOW_DAYS, 0.0]);
+        // no known renewal: tenure as it is
+        assert_eq!(&x[6..9], &[100.0, RENEWAL_NOW_DAYS, 0.0]);
+    }
+
+    #[test]
+    fn cumulative_churn_is_monotone_across_horizons() {
+        let c = cumulative(&[0.1, 0.2, 0.05], &[30, 60, 90]);
+        assert!((c[0] - 0.1).abs() < 1e-12);
+        assert!((c[1] - (1.0 - 0.9 * 0.8)).abs() < 1e-12);
+        assert!(c[0] <= c[1] && c[1] <= c[2]);
     }
 }

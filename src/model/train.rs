@@ -15,12 +15,14 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 
 use super::calibrate::Isotonic;
-use super::card::{Calibration, Card, INTERVAL_DAYS, INTERVAL_FEATURE, Kind, Promotion, SqlRef, TargetMetrics, Window};
+use super::card::{
+    Calibration, Card, HealthCheck, HealthChecks, INTERVAL_DAYS, INTERVAL_FEATURE, Kind, Promotion, SqlRef, TargetMetrics, TierPolicy, TierRate, Window,
+};
 use super::frame::{self, Frame, Vocab};
 use super::metrics::{self, Metrics};
 use super::registry::{Registry, Stored};
 use super::{Model, hazard_matrix, lgbm, rules};
-use crate::config::Config;
+use crate::config::{Config, FIXED_TIERS, Tier, Tiers};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::features::{Feature, FeatureSet, SqlFolder};
@@ -87,6 +89,11 @@ pub fn default_params(cfg: &Config) -> lgbm::Params {
 /// Everything training needs, built once: the frame and its labels.
 pub struct TrainingData {
     pub fs: FeatureSet,
+    /// The features the frame holds: available on this export and not
+    /// constant on it.
+    pub features: Vec<String>,
+    /// Features left out, each with why (the card lists them).
+    pub dropped: Vec<String>,
     pub labels_set: SqlFolder,
     pub frame: Frame,
     pub vocab: Vocab,
@@ -94,8 +101,31 @@ pub struct TrainingData {
     pub dates: Vec<NaiveDate>,
 }
 
-/// The monthly snapshot dates training may use.
+impl TrainingData {
+    /// The frame's features, in its column order.
+    pub fn features(&self) -> Vec<&Feature> {
+        self.features.iter().map(|n| self.fs.spec.get(n).expect("from the spec")).collect()
+    }
+}
+
+/// The monthly snapshot dates training may use. Labels are censored at the
+/// export's date, so `train` and `backtest` need it stated: the wall clock's
+/// today would turn a stale export's recent churners into accounts that stayed.
 pub async fn snapshot_dates(engine: &Engine, cfg: &Config) -> Result<Vec<NaiveDate>> {
+    if !engine.present("subscriptions") && !engine.present("outcomes") {
+        return Err(Error::Usage(
+            "neither `subscriptions` nor `outcomes` is in the export: nothing says when an account was a customer or when it churned, \
+             so there is nothing to train on — export the billing history (`subscriptions`) or the booked outcomes (`outcomes`)"
+                .into(),
+        ));
+    }
+    if cfg.export_date.is_none() {
+        return Err(Error::Config(
+            "`warehouse.export_date` is required to train: labels are censored at the day the export was taken, \
+             and today's date would count a stale export's recent churners as accounts that stayed — set it to that day"
+                .into(),
+        ));
+    }
     let max_h = *cfg.training.horizons.iter().max().unwrap();
     let b = engine.query("SELECT CAST(min(date) AS INT) FROM usage").await?;
     let first_usage = b
@@ -133,7 +163,34 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
             );
         }
     }
-    let features = fs.available(&engine.present_tables());
+    let present = engine.present_tables();
+    let available = fs.available(&present);
+    let mut dropped: Vec<String> = fs
+        .spec
+        .features
+        .iter()
+        .filter(|f| !available.iter().any(|a| a.name == f.name))
+        .map(|f| {
+            let missing: Vec<&str> = f.requires.iter().filter(|r| !present.contains(r.as_str())).map(String::as_str).collect();
+            format!("`{}`: the export has no `{}`", f.name, missing.join("`, `"))
+        })
+        .collect();
+    let (all, _) = frame::build(&batches, &available, None)?;
+    if all.rows() == 0 {
+        return Err(Error::Usage(format!(
+            "no account is in the population at any of the {} snapshot dates: `subscriptions` (or, without it, `usage` and `outcomes`) place no account in time",
+            dates.len()
+        )));
+    }
+    let constant = all.constant_columns();
+    for j in &constant {
+        let v = (0..all.rows()).map(|i| all.value(i, *j)).find(|v| !v.is_nan());
+        dropped.push(match v {
+            None => format!("`{}`: null on every row of this export", all.names[*j]),
+            Some(v) => format!("`{}`: {v} on every row of this export (check the vocabulary: `validate --profile`)", all.names[*j]),
+        });
+    }
+    let features: Vec<&Feature> = available.iter().enumerate().filter(|(j, _)| !constant.contains(j)).map(|(_, f)| *f).collect();
     let (frame, vocab) = frame::build(&batches, &features, None)?;
     let labels = (0..frame.rows())
         .map(|i| {
@@ -142,41 +199,69 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(TrainingData { fs, labels_set, frame, vocab, labels, dates: dates.to_vec() })
+    let features = features.iter().map(|f| f.name.clone()).collect();
+    Ok(TrainingData { fs, features, dropped, labels_set, frame, vocab, labels, dates: dates.to_vec() })
 }
 
-/// Splits snapshot dates into (train, validation, test) with gaps of the longest horizon.
-pub fn split(dates: &[NaiveDate], cfg: &Config) -> Result<(Vec<NaiveDate>, Vec<NaiveDate>, Vec<NaiveDate>)> {
-    let gap = chrono::Days::new(*cfg.training.horizons.iter().max().unwrap() as u64);
-    let t = cfg.training.test_months as usize;
-    let v = cfg.training.validation_months as usize;
-    let too_short = || {
-        Error::Usage(format!(
-            "the export gives {} usable monthly snapshot dates ({}); training needs {} test + {} validation months, \
-             gaps of the longest horizon between them, and earlier months to train on — export more history or lower `training.test_months`",
-            dates.len(),
-            match (dates.first(), dates.last()) {
-                (Some(a), Some(b)) => format!("{a} to {b}"),
-                _ => "none".into(),
-            },
-            t,
-            v
-        ))
-    };
+/// Snapshot dates split into time-ordered windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    pub train: Vec<NaiveDate>,
+    pub validation: Vec<NaiveDate>,
+    /// Empty when the history is too short for a test window.
+    pub test: Vec<NaiveDate>,
+    /// Why the configured split was not used (the card carries it).
+    pub fallback: Option<String>,
+}
+
+/// One split with `t` test and `v` validation months and gaps of `gap_days`,
+/// or `None` when the dates cannot hold it (`t` may be 0: no test window).
+fn try_split(dates: &[NaiveDate], t: usize, v: usize, gap_days: u32) -> Option<Split> {
+    let gap = chrono::Days::new(gap_days as u64);
     if dates.len() < t + v + 1 {
-        return Err(too_short());
+        return None;
     }
     let test = dates[dates.len() - t..].to_vec();
-    let val_candidates: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d + gap <= test[0]).collect();
+    // validation ends a full horizon before the test window (or at the last date)
+    let val_end = test.first().map(|d| *d - gap).unwrap_or(dates[dates.len() - 1]);
+    let val_candidates: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d <= val_end).collect();
     if val_candidates.len() < v {
-        return Err(too_short());
+        return None;
     }
-    let val = val_candidates[val_candidates.len() - v..].to_vec();
-    let train: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d + gap <= val[0]).collect();
+    let validation = val_candidates[val_candidates.len() - v..].to_vec();
+    let train: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d + gap <= validation[0]).collect();
     if train.is_empty() {
-        return Err(too_short());
+        return None;
     }
-    Ok((train, val, test))
+    Some(Split { train, validation, test, fallback: None })
+}
+
+/// Splits snapshot dates into train, validation and test windows with gaps
+/// of the longest horizon. When the export is too short for the configured
+/// `test_months` + `validation_months`, it falls back, in order, to one test
+/// and one validation month, then to no test window (one validation month
+/// for early stopping and calibration; the model is "not evaluated out of
+/// time"). `None` when not even that fits: the rules score is used.
+pub fn split(dates: &[NaiveDate], gap: u32, t: usize, v: usize) -> Option<Split> {
+    if let Some(s) = try_split(dates, t, v, gap) {
+        return Some(s);
+    }
+    let span = match (dates.first(), dates.last()) {
+        (Some(a), Some(b)) => format!("{} usable monthly snapshot dates, {a} to {b}", dates.len()),
+        _ => "no usable snapshot dates".into(),
+    };
+    let configured = format!("{t} test + {v} validation months with {gap}-day gaps");
+    if let Some(mut s) = try_split(dates, 1, 1, gap) {
+        s.fallback = Some(format!("short history ({span}): too short for {configured}; used 1 test and 1 validation month"));
+        return Some(s);
+    }
+    if let Some(mut s) = try_split(dates, 0, 1, gap) {
+        s.fallback = Some(format!(
+            "short history ({span}): too short for a test window; not evaluated out of time — 1 validation month chose the iteration and fitted the calibration"
+        ));
+        return Some(s);
+    }
+    None
 }
 
 /// Hazard rows of a set of snapshot rows: (matrix, labels, source row).
@@ -202,9 +287,28 @@ fn hazard_rows(frame: &Frame, labels: &[Label], rows: &[usize], k_max: u32) -> (
     (x, y, src)
 }
 
-fn window(labels: &[Label], rows: &[usize], dates: &[NaiveDate], cfg: &Config) -> Window {
+/// Distinct accounts among `rows` that churned within `h` days.
+pub fn churned_accounts(frame: &Frame, labels: &[Label], rows: &[usize], h: u32) -> usize {
+    rows.iter()
+        .filter(|i| labels[**i].churned_within(h) == Some(true))
+        .map(|i| frame.account_id[*i].as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+/// Splits rows into two halves by account (a stable hash of the id), so the
+/// rows that choose the early-stopping iteration are not the rows that fit
+/// the calibration, and no account sits in both.
+pub fn halves_by_account(frame: &Frame, rows: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let fnv = |s: &str| s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    rows.iter().partition(|i| fnv(&frame.account_id[**i]) % 2 == 0)
+}
+
+fn window(frame: &Frame, labels: &[Label], rows: &[usize], dates: &[NaiveDate], cfg: &Config) -> Window {
     let max_h = *cfg.training.horizons.iter().max().unwrap();
     Window {
+        churned_accounts: churned_accounts(frame, labels, rows, max_h),
         from: dates.first().map(|d| d.to_string()).unwrap_or_default(),
         to: dates.last().map(|d| d.to_string()).unwrap_or_default(),
         snapshots: dates.len(),
@@ -289,17 +393,113 @@ fn new_card(engine: &Engine, cfg: &Config, data: &TrainingData, features: &[&Fea
         importance: vec![],
         warnings: vec![],
         promotion: None,
+        tiers: None,
+        health: None,
+        vocabulary: data.fs.vocabulary(cfg),
     }
+}
+
+/// The churn rate within 30 days among snapshot rows whose renewal falls
+/// within 30 days (what "at renewal" means to the health score), and how many
+/// rows it is measured on. `None` below 30 such rows.
+pub fn base_rate_at_renewal(frame: &Frame, labels: &[Label], rows: &[usize]) -> Option<(f64, usize)> {
+    let j = frame.col("days_to_renewal")?;
+    let at: Vec<bool> = rows
+        .iter()
+        .filter(|i| (0.0..INTERVAL_DAYS as f64).contains(&frame.value(**i, j)))
+        .filter_map(|i| labels[*i].churned_within(INTERVAL_DAYS))
+        .collect();
+    (at.len() >= 30).then(|| (at.iter().filter(|c| **c).count() as f64 / at.len() as f64, at.len()))
+}
+
+/// The model's tier cut-offs: `scoring.tiers` when fixed, else derived from
+/// the training window's base rate at renewal, else the fixed defaults.
+fn tier_policy(cfg: &Config, frame: &Frame, labels: &[Label], tr: &[usize]) -> TierPolicy {
+    if let Some(t) = &cfg.tiers {
+        return TierPolicy { cutoffs: t.clone(), base_rate: None, method: "fixed by `scoring.tiers`".into() };
+    }
+    let (rx, yx) = cfg.tier_multiples;
+    match base_rate_at_renewal(frame, labels, tr) {
+        Some((b, n)) if b > 0.0 => TierPolicy {
+            cutoffs: Tiers::from_base_rate(b, rx, yx),
+            base_rate: Some(b),
+            method: format!("derived: red where the churn risk at renewal is ≥ {rx}× the training window's rate at renewal ({:.1} % of {n} snapshots), yellow ≥ {yx}×", 100.0 * b),
+        },
+        _ => TierPolicy {
+            cutoffs: FIXED_TIERS,
+            base_rate: None,
+            method: "fixed defaults: too few renewals in the training window to derive cut-offs from".into(),
+        },
+    }
+}
+
+/// The health score against outcomes on rows `te`: AUC of its risk at the
+/// longest horizon and by the next renewal, and the churn rate per tier.
+pub fn health_check(health: &[f64], frame: &Frame, labels: &[Label], te: &[usize], tiers: &Tiers, max_h: u32) -> HealthCheck {
+    let risk: Vec<f64> = health.iter().map(|h| 100.0 - h).collect();
+    let (p, y): (Vec<f64>, Vec<bool>) = te.iter().zip(&risk).filter_map(|(i, r)| labels[*i].churned_within(max_h).map(|y| (*r, y))).unzip();
+    let renewal = frame.col("days_to_renewal");
+    let (pr, yr): (Vec<f64>, Vec<bool>) = te
+        .iter()
+        .zip(&risk)
+        .filter_map(|(i, r)| {
+            let d = frame.value(*i, renewal?);
+            if d.is_nan() {
+                return None;
+            }
+            labels[*i].churned_within(d.max(0.0) as u32 + INTERVAL_DAYS).map(|y| (*r, y))
+        })
+        .unzip();
+    let rates = [Tier::Red, Tier::Yellow, Tier::Green]
+        .into_iter()
+        .map(|t| {
+            let outcomes: Vec<bool> = te
+                .iter()
+                .zip(health)
+                .filter(|(_, h)| tiers.tier(**h) == t.as_str())
+                .filter_map(|(i, _)| labels[*i].churned_within(max_h))
+                .collect();
+            let churned = outcomes.iter().filter(|c| **c).count();
+            TierRate { tier: t.as_str().into(), rows: outcomes.len(), churned, rate: (!outcomes.is_empty()).then(|| churned as f64 / outcomes.len() as f64) }
+        })
+        .collect();
+    HealthCheck { auc_horizon: metrics::auc(&p, &y), auc_by_renewal: metrics::auc(&pr, &yr), rows_by_renewal: yr.len(), tiers: rates }
+}
+
+/// The health checks of the rules score and, when given, of a model's
+/// scores on the test rows.
+fn health_checks(frame: &Frame, labels: &[Label], te: &[usize], features: &[&Feature], cfg: &Config, model: Option<(&Model, &Tiers)>) -> Result<HealthChecks> {
+    let max_h = *cfg.training.horizons.iter().max().unwrap();
+    let sub = frame.select(te);
+    let rules_health = rules::score(&sub, features, &cfg.rule_weights).health;
+    let rules_tiers = cfg.tiers.clone().unwrap_or(FIXED_TIERS);
+    let model = match model {
+        Some((m, tiers)) => Some(health_check(&m.predict(&sub, features, &cfg.rule_weights)?.health, frame, labels, te, tiers, max_h)),
+        None => None,
+    };
+    Ok(HealthChecks { model, rules: health_check(&rules_health, frame, labels, te, &rules_tiers, max_h) })
 }
 
 pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&std::path::Path>, progress: &dyn Fn(&str)) -> Result<Outcome> {
     let dates = snapshot_dates(engine, cfg).await?;
-    let (train_d, val_d, test_d) = split(&dates, cfg)?;
+    if dates.is_empty() {
+        return Err(Error::Usage(format!(
+            "the export has no usable monthly snapshot date: features read 60 days of usage and labels a {}-day horizon before `warehouse.export_date` ({}) — export more history",
+            cfg.training.horizons.iter().max().unwrap(),
+            engine.export_date
+        )));
+    }
+    let t = &cfg.training;
+    let split = split(&dates, *t.horizons.iter().max().unwrap(), t.test_months as usize, t.validation_months as usize);
+    let (train_d, val_d, test_d) = match &split {
+        Some(s) => (s.train.clone(), s.validation.clone(), s.test.clone()),
+        None => (dates.clone(), vec![], vec![]),
+    };
     progress(&format!("building features and labels for {} snapshot dates", dates.len()));
     let data = load(engine, cfg, &dates).await?;
     let frame = &data.frame;
     let labels = &data.labels;
-    let features = data.fs.available(&engine.present_tables());
+    let features = data.features();
     let in_dates = |ds: &[NaiveDate]| -> Vec<usize> {
         let set: std::collections::BTreeSet<i32> = ds.iter().map(|d| day(*d)).collect();
         (0..frame.rows()).filter(|i| set.contains(&frame.as_of[*i])).collect()
@@ -309,16 +509,36 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     let registry = Registry::open(&engine.stores, cfg)?;
     let version = registry.next_version().await?;
     let rules_m = rules_metrics(frame, labels, &va, &te, &features, cfg);
-    let mut card = new_card(engine, cfg, &data, &features, &version, [window(labels, &tr, &train_d, cfg), window(labels, &va, &val_d, cfg), window(labels, &te, &test_d, cfg)]);
+    let mut card = new_card(engine, cfg, &data, &features, &version, [window(frame, labels, &tr, &train_d, cfg), window(frame, labels, &va, &val_d, cfg), window(frame, labels, &te, &test_d, cfg)]);
     card.trained_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     card.params = params;
     card.metrics = rules_m.iter().map(|(k, m)| (k.clone(), TargetMetrics { model: None, rules: m.clone() })).collect();
+    if let Some(why) = split.as_ref().and_then(|s| s.fallback.clone()) {
+        card.warnings.push(why);
+    }
+    for d in &data.dropped {
+        card.warnings.push(format!("dropped {d}"));
+    }
 
-    if card.train.churn_positives < cfg.training.min_churn_examples {
-        card.warnings.push(format!(
-            "cold start: {} churn examples in the training window, fewer than `training.min_churn_examples` ({}); scoring uses the rules score",
-            card.train.churn_positives, cfg.training.min_churn_examples
-        ));
+    let cold = match &split {
+        None => Some(format!(
+            "short history: the {} usable monthly snapshot dates ({} to {}) cannot hold a training month, a {}-day gap and a validation month; scoring uses the rules score",
+            dates.len(),
+            dates[0],
+            dates[dates.len() - 1],
+            cfg.training.horizons.iter().max().unwrap()
+        )),
+        Some(_) if card.train.churned_accounts < cfg.training.min_churned_accounts => Some(format!(
+            "cold start: {} accounts churned in the training window, fewer than `training.min_churned_accounts` ({}); scoring uses the rules score",
+            card.train.churned_accounts, cfg.training.min_churned_accounts
+        )),
+        Some(_) => None,
+    };
+    if let Some(why) = cold {
+        card.warnings.push(why);
+        if !te.is_empty() {
+            card.health = Some(health_checks(frame, labels, &te, &features, cfg, None)?);
+        }
         let current = registry.current().await?;
         let current_is_model = match &current {
             Some(v) => registry.load(v).await.map(|s| s.card.kind == Kind::Lightgbm).unwrap_or(false),
@@ -340,10 +560,20 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
         return Ok(Outcome { promoted: promote, card });
     }
 
-    let Fitted { churn_text, expansion_text, calibration, best_iteration, importance } = fit(frame, labels, &tr, &va, cfg, export, progress)?;
+    let Fitted { churn_text, expansion_text, calibration, best_iteration, importance, calibration_churned_accounts } =
+        fit(frame, labels, &tr, &va, cfg, export, progress)?;
     card.best_iteration = best_iteration;
     card.importance = importance;
     card.kind = Kind::Lightgbm;
+    let calibrated = !calibration.hazard.is_identity();
+    if !calibrated {
+        card.warnings.push(format!(
+            "uncalibrated: {calibration_churned_accounts} accounts churned in the calibration half of the validation window, fewer than \
+             `training.min_validation_churned_accounts` ({}); the probabilities are the model's raw ones and the model is not promoted \
+             (export more history, or lower the setting knowing the probabilities are noise)",
+            cfg.training.min_validation_churned_accounts
+        ));
+    }
 
     // -- the test window
     progress("evaluating on the test window");
@@ -351,9 +581,15 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
         Stored { card: card.clone(), model: Some(churn_text.clone()), expansion: Some(expansion_text.clone()), calibration: Some(calibration.clone()) },
         cfg.training.num_threads,
     )?;
-    for (target, m) in evaluate(&model, frame, labels, &te, &features, cfg)? {
-        card.metrics.get_mut(&target).unwrap().model = Some(m);
+    let policy = tier_policy(cfg, frame, labels, &tr);
+    let evaluated = !te.is_empty();
+    if evaluated {
+        for (target, m) in evaluate(&model, frame, labels, &te, &features, cfg)? {
+            card.metrics.get_mut(&target).unwrap().model = Some(m);
+        }
+        card.health = Some(health_checks(frame, labels, &te, &features, cfg, Some((&model, &policy.cutoffs)))?);
     }
+    card.tiers = Some(policy);
     for (target, m) in &card.metrics {
         if let Some(mm) = &m.model {
             if mm.auc.is_some_and(|a| a > 0.95) || mm.top_decile_lift.is_some_and(|l| l > 8.0) {
@@ -374,12 +610,16 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     let new_auc = card.metrics[&target].model.as_ref().and_then(|m| m.auc);
     let current = registry.current().await?;
     let label_of: HashMap<(&str, i32), Label> = (0..frame.rows()).map(|i| ((frame.account_id[i].as_str(), frame.as_of[i]), labels[i])).collect();
+    let mut current_is_model = false;
     let (current_auc, why) = match &current {
         None => (None, "no current model".to_string()),
         Some(v) => {
             let cur = registry.load(v).await?;
+            current_is_model = cur.card.kind == Kind::Lightgbm;
             if cur.card.kind == Kind::Rules {
                 (card.metrics[&target].rules.auc, format!("current `{v}` is the rules score"))
+            } else if !evaluated {
+                (None, format!("current `{v}` is a trained model and this one has no test window to compare on"))
             } else {
                 match evaluate_current(engine, cfg, cur, &test_d, &label_of, max_h).await? {
                     Ok(auc) => (auc, format!("current `{v}` re-evaluated on this test window")),
@@ -390,19 +630,23 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     };
     let tol = cfg.training.promotion_tolerance;
     let not_worse = match (new_auc, current_auc) {
+        _ if !evaluated => !current_is_model,
         (Some(n), Some(c)) => n >= c - tol,
         (Some(_), None) => true,
         (None, _) => false,
     };
-    let promoted = force || not_worse;
+    let promoted = force || (not_worse && calibrated);
     card.promotion = Some(Promotion {
         promoted,
         compared_with: current.clone(),
         current_auc_90d: current_auc,
         new_auc_90d: new_auc,
-        reason: match (promoted, force && !not_worse) {
+        reason: match (promoted, force && !(not_worse && calibrated)) {
             (true, true) => format!("forced: {why}"),
+            (true, false) if !evaluated => format!("not evaluated out of time; promoted: {why}"),
             (true, false) => format!("not worse on {target} AUC: {why}"),
+            _ if !evaluated => "not evaluated out of time and a trained model is current: kept it (use --force to replace it)".into(),
+            _ if !calibrated => "uncalibrated (too few churned accounts to calibrate on): kept the current one (use --force to replace it)".into(),
             _ => format!("worse on {target} AUC than the current model: {why}; kept the current one (use --force to replace it)"),
         },
     });
@@ -482,10 +726,16 @@ pub struct Fitted {
     pub calibration: Calibration,
     pub best_iteration: BTreeMap<String, usize>,
     pub importance: Vec<(String, f64)>,
+    /// Distinct churned accounts the hazard calibration was fitted on.
+    pub calibration_churned_accounts: usize,
 }
 
-/// Fits the churn hazard and expansion models on `tr`, early-stopped and
-/// calibrated on `va`.
+/// Fits the churn hazard and expansion models on `tr`. The validation rows
+/// `va` are halved by account: one half chooses the early-stopping
+/// iteration, the other fits the calibration, so the calibration is not
+/// fitted on the rows the model was tuned on. With fewer than
+/// `training.min_validation_churned_accounts` churned accounts in the
+/// calibration half, the hazard calibration is the identity ("uncalibrated").
 pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Config, export: Option<&std::path::Path>, progress: &dyn Fn(&str)) -> Result<Fitted> {
     progress("training the churn model");
     let k_max = *cfg.training.horizons.iter().max().unwrap() / INTERVAL_DAYS;
@@ -497,8 +747,10 @@ pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Co
     if !cats.is_empty() {
         hp.insert("categorical_feature".into(), cats.join(","));
     }
+    let (va_stop, va_cal) = halves_by_account(frame, va);
     let (xt, yt, _) = hazard_rows(frame, labels, tr, k_max);
-    let (xv, yv, _) = hazard_rows(frame, labels, va, k_max);
+    let (xv, yv, _) = hazard_rows(frame, labels, &va_stop, k_max);
+    let (xc, yc, _) = hazard_rows(frame, labels, &va_cal, k_max);
     let w = names.len();
     if let Some(dir) = export {
         export_frame(dir, &names, &hp, early, &xt, &yt, &xv, &yv)?;
@@ -516,7 +768,13 @@ pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Co
     );
     let threads = cfg.training.num_threads;
     let churn_pred = lgbm::Predictor::load(&churn.model_text, threads)?;
-    let hazard_cal = Isotonic::fit(&churn_pred.predict(&xv)?, &yv.iter().map(|v| *v > 0.5).collect::<Vec<_>>());
+    let max_h = *cfg.training.horizons.iter().max().unwrap();
+    let calibration_churned_accounts = churned_accounts(frame, labels, &va_cal, max_h);
+    let hazard_cal = if calibration_churned_accounts >= cfg.training.min_validation_churned_accounts {
+        Isotonic::fit(&churn_pred.predict(&xc)?, &yc.iter().map(|v| *v > 0.5).collect::<Vec<_>>())
+    } else {
+        Isotonic::identity()
+    };
 
     progress("training the expansion model");
     let eh = cfg.training.expansion_horizon;
@@ -532,11 +790,16 @@ pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Co
         (x, y)
     };
     let (ext, eyt) = pick(tr);
-    let (exv, eyv) = pick(va);
+    let (exv, eyv) = pick(&va_stop);
+    let (exc, eyc) = pick(&va_cal);
     let ew = frame.width();
     let expansion = lgbm::train(&hp, &frame.names, &lgbm::Data { x: &ext, y: &eyt, n_features: ew }, Some(&lgbm::Data { x: &exv, y: &eyv, n_features: ew }), early)?;
     let exp_pred = lgbm::Predictor::load(&expansion.model_text, threads)?;
-    let expansion_cal = Isotonic::fit(&exp_pred.predict(&exv)?, &eyv.iter().map(|v| *v > 0.5).collect::<Vec<_>>());
+    let expansion_cal = if eyc.iter().any(|v| *v > 0.5) {
+        Isotonic::fit(&exp_pred.predict(&exc)?, &eyc.iter().map(|v| *v > 0.5).collect::<Vec<_>>())
+    } else {
+        Isotonic::identity()
+    };
 
     let mut importance: Vec<(String, f64)> = names.iter().cloned().zip(churn_pred.importance_gain()?).collect();
     importance.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -546,6 +809,7 @@ pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Co
         expansion_text: expansion.model_text,
         calibration: Calibration { hazard: hazard_cal, expansion: expansion_cal },
         importance,
+        calibration_churned_accounts,
     })
 }
 
@@ -588,7 +852,7 @@ pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &
     progress(&format!("building features and labels for {} snapshot dates", dates.len()));
     let data = load(engine, cfg, &dates).await?;
     let (frame, labels) = (&data.frame, &data.labels);
-    let features = data.fs.available(&engine.present_tables());
+    let features = data.features();
     let gap = chrono::Days::new(*cfg.training.horizons.iter().max().unwrap() as u64);
     let rows_of = |ds: &[NaiveDate]| -> Vec<usize> {
         let set: std::collections::BTreeSet<i32> = ds.iter().map(|d| day(*d)).collect();
@@ -610,7 +874,7 @@ pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &
         progress(&format!("origin {origin}: training on {} → {}", train_d[0], train_d[train_d.len() - 1]));
         let (tr, va, te) = (rows_of(&train_d), rows_of(&val), rows_of(&[origin]));
         let Fitted { churn_text, expansion_text, calibration, best_iteration, .. } = fit(frame, labels, &tr, &va, cfg, None, &|_| ())?;
-        let mut card = new_card(engine, cfg, &data, &features, &format!("backtest-{origin}"), [window(labels, &tr, &train_d, cfg), window(labels, &va, &val, cfg), window(labels, &te, &[origin], cfg)]);
+        let mut card = new_card(engine, cfg, &data, &features, &format!("backtest-{origin}"), [window(frame, labels, &tr, &train_d, cfg), window(frame, labels, &va, &val, cfg), window(frame, labels, &te, &[origin], cfg)]);
         card.kind = Kind::Lightgbm;
         card.best_iteration = best_iteration;
         let model = Model::from_stored(
@@ -631,4 +895,72 @@ pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn months(n: usize) -> Vec<NaiveDate> {
+        let first = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        (0..n).map(|i| first.checked_add_months(chrono::Months::new(i as u32)).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_long_history_gets_the_configured_split_with_gaps() {
+        let d = months(20);
+        let s = split(&d, 90, 3, 3).unwrap();
+        assert_eq!(s.fallback, None);
+        assert_eq!(s.test, d[17..].to_vec());
+        // validation ends a full 90 days before the first test date
+        assert!(*s.validation.last().unwrap() + chrono::Days::new(90) <= s.test[0]);
+        assert_eq!(s.validation.len(), 3);
+        assert!(*s.train.last().unwrap() + chrono::Days::new(90) <= s.validation[0]);
+    }
+
+    #[test]
+    fn twelve_months_of_export_fall_back_to_one_test_and_one_validation_month() {
+        // 12 months of history give 8 usable snapshot dates (60 days of
+        // usage before the first, 90 days of outcomes after the last)
+        let d = months(8);
+        assert!(try_split(&d, 3, 3, 90).is_none());
+        let s = split(&d, 90, 3, 3).unwrap();
+        assert!(s.fallback.as_deref().unwrap().contains("1 test and 1 validation month"), "{:?}", s.fallback);
+        assert_eq!((s.test.len(), s.validation.len()), (1, 1));
+        assert!(!s.train.is_empty());
+    }
+
+    #[test]
+    fn a_shorter_history_trains_without_a_test_window() {
+        let d = months(5);
+        let s = split(&d, 90, 3, 3).unwrap();
+        assert!(s.test.is_empty());
+        assert_eq!(s.validation, vec![d[4]]);
+        assert_eq!(s.train, d[..1].to_vec(), "a full 90 days before validation");
+        assert!(s.fallback.unwrap().contains("not evaluated out of time"));
+    }
+
+    #[test]
+    fn too_short_for_anything_is_none() {
+        assert_eq!(split(&months(3), 90, 3, 3), None);
+        assert_eq!(split(&[], 90, 1, 1), None);
+    }
+
+    #[test]
+    fn halves_by_account_never_split_an_account() {
+        let frame = Frame {
+            account_id: (0..40).map(|i| format!("acc-{}", i % 10)).collect(),
+            as_of: vec![0; 40],
+            names: vec![],
+            categorical: vec![],
+            x: vec![],
+            segment: vec![],
+        };
+        let rows: Vec<usize> = (0..40).collect();
+        let (a, b) = halves_by_account(&frame, &rows);
+        assert_eq!(a.len() + b.len(), 40);
+        assert!(!a.is_empty() && !b.is_empty());
+        let ids = |r: &[usize]| r.iter().map(|i| frame.account_id[*i].clone()).collect::<std::collections::BTreeSet<_>>();
+        assert!(ids(&a).is_disjoint(&ids(&b)));
+    }
 }

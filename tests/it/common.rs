@@ -63,7 +63,7 @@ pub struct Company {
 pub fn config_for(dir: &Path, data: &Path, models: &Path, extra: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let text = format!(
-        "warehouse:\n  base_uri: {}\n  export_date: {EXPORT_DATE}\noutput:\n  uri: {}\nmodels:\n  dir: {}\n  name: churn\nfeatures:\n  sql_dir: {}\n  version: v1\n{extra}",
+        "warehouse:\n  base_uri: {}\n  export_date: {EXPORT_DATE}\noutput:\n  uri: {}\nmodels:\n  dir: {}\n  name: churn\nfeatures:\n  sql_dir: {}\n  version: v2\n{extra}",
         data.display(),
         dir.join("out").display(),
         models.display(),
@@ -141,6 +141,16 @@ pub fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>) {
 
 pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     healthscore::output::decode(bytes::Bytes::from(std::fs::read(path).unwrap())).unwrap()
+}
+
+/// Every batch of a dataset folder (or of `<dir>.parquet`).
+pub fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
+    if !dir.is_dir() {
+        return read_parquet(&dir.with_extension("parquet"));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
+    files.sort();
+    files.iter().flat_map(|p| read_parquet(p)).collect()
 }
 
 pub fn day(s: &str) -> i32 {

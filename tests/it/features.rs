@@ -1,5 +1,5 @@
-//! Feature SQL: point-in-time correctness, the frozen v1 hash, the training
-//! frame in one plan.
+//! Feature SQL: point-in-time correctness (dated rows, mutable dates and
+//! today's `accounts` row), the frozen v1 hash, the training frame in one plan.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ fn feature_set_v1_is_frozen() {
 
 async fn features_at(cfg: &Config, dates: &[NaiveDate]) -> String {
     let engine = Engine::open(cfg).await.unwrap();
-    let fs = FeatureSet::load(&cfg.sql_dir, "v1").unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version).unwrap();
     let b = fs.build(&engine, dates).await.unwrap();
     arrow::util::pretty::pretty_format_batches(&b).unwrap().to_string()
 }
@@ -56,8 +56,10 @@ fn rewrite(dir: &Path, f: impl Fn(&RecordBatch) -> RecordBatch) {
 fn replace(b: &RecordBatch, name: &str, col: ArrayRef) -> RecordBatch {
     let idx = b.schema().index_of(name).unwrap();
     let mut cols = b.columns().to_vec();
+    let mut fields: Vec<arrow::datatypes::Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[idx] = fields[idx].clone().with_data_type(col.data_type().clone());
     cols[idx] = col;
-    RecordBatch::try_new(b.schema(), cols).unwrap()
+    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap()
 }
 
 const US: i64 = 86_400_000_000;
@@ -187,7 +189,7 @@ async fn the_training_frame_is_one_plan_over_many_dates_and_matches_single_dates
     let c = company();
     let cfg = Config::load(&c.config).unwrap();
     let engine = Engine::open(&cfg).await.unwrap();
-    let fs = FeatureSet::load(&cfg.sql_dir, "v1").unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version).unwrap();
     let dates = healthscore::features::monthly(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 4, 1).unwrap());
     let many = fs.build(&engine, &dates).await.unwrap();
     let one = fs.build(&engine, &dates[2..3]).await.unwrap();
@@ -204,4 +206,88 @@ async fn the_training_frame_is_one_plan_over_many_dates_and_matches_single_dates
     let cols = many[0].num_columns();
     assert!(cols >= 32, "{cols} columns");
     let _ = many[0].column(0).len();
+}
+
+/// Every account that churned, from the export's `outcomes`.
+fn churned_accounts(data: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for b in read_parquet_dir(&data.join("outcomes")) {
+        let ids = healthscore::model::frame::strings(&b, "account_id").unwrap();
+        let kinds = healthscore::model::frame::strings(&b, "kind").unwrap();
+        out.extend(ids.into_iter().zip(kinds).filter(|(_, k)| k.as_deref() == Some("churned")).filter_map(|(i, _)| i));
+    }
+    out
+}
+
+/// The training frame and labels over every usable snapshot date, as text.
+async fn frame_and_labels(cfg: &Config) -> (Vec<String>, Vec<String>) {
+    let engine = Engine::open(cfg).await.unwrap();
+    let dates = healthscore::model::train::snapshot_dates(&engine, cfg).await.unwrap();
+    let data = healthscore::model::train::load(&engine, cfg, &dates).await.unwrap();
+    let f = &data.frame;
+    let rows = (0..f.rows())
+        .map(|i| format!("{} {} {:?}", f.account_id[i], f.as_of[i], f.row(i).iter().map(|v| if v.is_nan() { "null".into() } else { format!("{v}") }).collect::<Vec<_>>()))
+        .collect();
+    let labels = data.labels.iter().map(|l| format!("{l:?}")).collect();
+    (rows, labels)
+}
+
+fn rewrite_accounts(data: &Path, f: impl Fn(&RecordBatch) -> RecordBatch) {
+    let dir = data.join("accounts");
+    if dir.is_dir() {
+        rewrite(&dir, f);
+    } else {
+        let p = data.join("accounts.parquet");
+        let batches: Vec<RecordBatch> = read_parquet(&p).iter().map(&f).collect();
+        std::fs::write(&p, healthscore::output::parquet::encode(&batches[0].schema(), &batches).unwrap()).unwrap();
+    }
+}
+
+/// The leak test: today's `accounts` row of a churned account (its renewal
+/// date set to the termination day, ARR zeroed, plan and seats changed, as
+/// CRMs do) must change no training feature and no label, at any snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewriting_churned_accounts_rows_changes_no_training_feature_or_label() {
+    let c = company();
+    let churned = churned_accounts(&c.data);
+    assert!(churned.len() > 50, "{} churned accounts", churned.len());
+    let dir = scratch("leak");
+    let data = dir.join("data");
+    copy_dir(&c.data, &data);
+    let cfg = Config::load(&config_for(&dir, &data, &c.models, "")).unwrap();
+    let (rows_before, labels_before) = frame_and_labels(&cfg).await;
+
+    rewrite_accounts(&data, |b| {
+        let ids = healthscore::model::frame::strings(b, "account_id").unwrap();
+        let hit: Vec<bool> = ids.iter().map(|i| i.as_ref().is_some_and(|i| churned.contains(i))).collect();
+        let n = b.num_rows();
+        let renewal = b.column_by_name("renewal_date").unwrap().as_primitive::<Date32Type>();
+        let renewal: Date32Array = (0..n).map(|i| if hit[i] { Some(day("2025-01-15") + i as i32 % 300) } else { renewal.value(i).into() }).collect();
+        let arr = b.column_by_name("arr").unwrap();
+        let arr = arrow::compute::cast(arr, &arrow::datatypes::DataType::Float64).unwrap();
+        let arr: Float64Array = arr.as_primitive::<arrow::datatypes::Float64Type>().iter().zip(&hit).map(|(v, h)| if *h { Some(0.0) } else { v }).collect();
+        let plan = healthscore::model::frame::strings(b, "plan").unwrap();
+        let plan: StringArray = plan.iter().zip(&hit).map(|(p, h)| if *h { Some("churned".to_string()) } else { p.clone() }).collect();
+        let seats = arrow::compute::cast(b.column_by_name("seats_licensed").unwrap(), &arrow::datatypes::DataType::Int64).unwrap();
+        let seats: Int64Array = seats.as_primitive::<arrow::datatypes::Int64Type>().iter().zip(&hit).map(|(v, h)| if *h { Some(0) } else { v }).collect();
+        let b = replace(b, "renewal_date", Arc::new(renewal));
+        let b = replace(&b, "arr", Arc::new(arr));
+        let b = replace(&b, "plan", Arc::new(plan));
+        replace(&b, "seats_licensed", Arc::new(seats))
+    });
+    let (rows_after, labels_after) = frame_and_labels(&cfg).await;
+    assert_eq!(rows_before.len(), rows_after.len(), "the population changed");
+    assert_eq!(labels_before, labels_after, "a label read today's `accounts` row");
+    let changed: Vec<_> = rows_before.iter().zip(&rows_after).filter(|(a, b)| a != b).take(3).collect();
+    assert!(changed.is_empty(), "training features read today's `accounts` row: {changed:?}");
+
+    // deleting the churned accounts' rows keeps them in the past snapshots
+    rewrite_accounts(&data, |b| {
+        let ids = healthscore::model::frame::strings(b, "account_id").unwrap();
+        let keep: BooleanArray = ids.iter().map(|i| Some(!i.as_ref().is_some_and(|i| churned.contains(i)))).collect();
+        arrow::compute::filter_record_batch(b, &keep).unwrap()
+    });
+    let (rows_deleted, labels_deleted) = frame_and_labels(&cfg).await;
+    assert_eq!(labels_before, labels_deleted, "deleted accounts must keep their snapshots and labels");
+    assert_eq!(rows_before.len(), rows_deleted.len());
 }

@@ -10,3 +10,4 @@ mod crm;
 mod sync;
 mod s3;
 mod setup;
+mod other_company;

@@ -30,7 +30,7 @@ fn the_model_beats_the_rules_baseline_and_is_calibrated() {
     assert!(cal <= 0.03, "calibration error {cal:.4}");
     assert_eq!(model.calibration.len(), 10);
     // the card records what a data team needs to trust it
-    assert_eq!(card.feature_set.version, "v1");
+    assert_eq!(card.feature_set.version, "v2");
     assert_eq!(card.feature_set.hash.len(), 64);
     assert!(card.train.rows > 0 && card.validation.rows > 0 && card.test.rows > 0);
     assert!(card.train.to < card.validation.from && card.validation.to < card.test.from);
@@ -224,7 +224,7 @@ fn scoring_with_a_model_built_on_another_feature_hash_is_refused() {
     let dir = scratch("hash");
     let sql = dir.join("sql");
     copy_dir(&repo().join("sql"), &sql);
-    let f = sql.join("features/v1/int_billing.sql");
+    let f = sql.join("features/v2/int_billing.sql");
     let text = std::fs::read_to_string(&f).unwrap() + "\n-- an edit to a released feature set\n";
     std::fs::write(&f, text).unwrap();
     let cfg = config_for(&dir, &c.data, &c.models, "");
@@ -232,7 +232,7 @@ fn scoring_with_a_model_built_on_another_feature_hash_is_refused() {
     std::fs::write(&cfg, yaml).unwrap();
     let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("was trained on feature set `v1` with hash") && r.stderr.contains("frozen"), "{}", r.stderr);
+    assert!(r.stderr.contains("was trained on feature set `v2` with hash") && r.stderr.contains("frozen"), "{}", r.stderr);
     assert!(!dir.join("out/account_scores").exists());
 }
 
@@ -241,7 +241,7 @@ fn too_few_churns_fall_back_to_the_rules_score_with_the_same_schema() {
     let c = company();
     let dir = scratch("cold-start");
     let models = dir.join("models");
-    let cfg = config_for(&dir, &c.data, &models, "training:\n  min_churn_examples: 100000\n");
+    let cfg = config_for(&dir, &c.data, &models, "training:\n  min_churned_accounts: 100000\n");
     let r = hs(&["train", "-c", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("cold start"), "{}", r.stdout);
@@ -290,4 +290,106 @@ fn backtest_retrains_as_of_each_origin_without_seeing_its_future() {
             assert!(auc[i] > rules[i], "origin {:?}: model {} vs rules {}", origin[i], auc[i], rules[i]);
         }
     }
+}
+
+#[test]
+fn the_card_measures_the_health_score_and_tiers_from_the_base_rate() {
+    let c = company();
+    let card = card(&c.models, &current(&c.models));
+    let policy = card.tiers.as_ref().expect("a trained card carries its tier cut-offs");
+    assert!(policy.method.starts_with("derived"), "{}", policy.method);
+    let b = policy.base_rate.unwrap();
+    assert!(b > 0.0 && b < 1.0, "{b}");
+    // red where the at-renewal risk is at least twice the base rate
+    assert!((policy.cutoffs.red_below - (100.0 * (1.0 - (2.0 * b).min(0.9)))).abs() < 0.1, "{policy:?}");
+    let h = card.health.as_ref().expect("the health score is checked on the test window");
+    let model = h.model.as_ref().unwrap();
+    let auc = model.auc_horizon.unwrap();
+    assert!(auc > 0.65, "health-score AUC {auc}");
+    assert!(model.auc_by_renewal.is_some() && model.rows_by_renewal > 0);
+    let rate = |c: &healthscore::model::card::HealthCheck, t: &str| c.tiers.iter().find(|r| r.tier == t).and_then(|r| r.rate);
+    let (red, green) = (rate(model, "red").unwrap(), rate(model, "green").unwrap());
+    assert!(red > 3.0 * green, "red accounts churned at {red:.3}, green at {green:.3}");
+    // the rules score is measured on the same rows
+    let rows = |c: &healthscore::model::card::HealthCheck| c.tiers.iter().map(|r| r.rows).sum::<usize>();
+    assert_eq!(rows(model), rows(&h.rules));
+    assert!(h.rules.auc_horizon.is_some());
+}
+
+#[test]
+fn fixed_tiers_in_the_config_override_the_derived_ones() {
+    let c = company();
+    let dir = scratch("fixed-tiers");
+    let cfg = config_for(&dir, &c.data, &c.models, "scoring:\n  tiers: { red_below: 99.9, yellow_below: 99.95 }\n");
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let t = read_parquet(&dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
+    let h = healthscore::model::frame::floats(&t[0], "health_score").unwrap();
+    let tiers = healthscore::model::frame::strings(&t[0], "tier").unwrap();
+    let overridden = t[0].column_by_name("override_applied").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().clone();
+    for (i, (h, tier)) in h.iter().zip(&tiers).enumerate() {
+        if *h < 99.9 && !overridden.value(i) {
+            assert_eq!(tier.as_deref(), Some("red"), "health {h}");
+        }
+    }
+}
+
+#[test]
+fn a_memory_limit_too_small_is_one_sentence_and_exit_2() {
+    let c = company();
+    let dir = scratch("tiny-memory");
+    let models = dir.join("models");
+    let cfg = config_for(&dir, &c.data, &models, "engine:\n  memory_limit_mb: 1\n");
+    let r = hs(&["train", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("raise `engine.memory_limit_mb`") && r.stderr.contains("(1 MB)"), "{}", r.stderr);
+    assert!(!r.stderr.contains("Resources exhausted") && !r.stderr.contains("DataFusion"), "DataFusion's dump leaked: {}", r.stderr);
+    assert!(!models.join("churn").exists(), "nothing is registered");
+}
+
+#[test]
+fn train_refuses_without_an_export_date() {
+    let c = company();
+    let dir = scratch("no-export-date");
+    let cfg = config_for(&dir, &c.data, &dir.join("models"), "");
+    let yaml = std::fs::read_to_string(&cfg).unwrap().replace(&format!("  export_date: {EXPORT_DATE}\n"), "");
+    std::fs::write(&cfg, yaml).unwrap();
+    let r = hs(&["train", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`warehouse.export_date` is required"), "{}", r.stderr);
+}
+
+/// 12 months of history is too short for 3 test + 3 validation months with
+/// 90-day gaps: training falls back to one of each and says so.
+#[test]
+fn a_twelve_month_export_trains_with_the_default_config() {
+    let dir = scratch("twelve-months");
+    let data = dir.join("data");
+    let r = hs(&["generate", "--out", data.to_str().unwrap(), "--seed", "11", "--accounts", "3000", "--months", "12", "--export-date", EXPORT_DATE]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let models = dir.join("models");
+    let cfg = config_for(&dir, &data, &models, "");
+    let r = hs(&["train", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let card = card(&models, "v1");
+    assert!(card.warnings.iter().any(|w| w.starts_with("short history") && w.contains("1 test and 1 validation month")), "{:?}", card.warnings);
+    assert_eq!((card.test.snapshots, card.validation.snapshots), (1, 1));
+    assert_eq!(card.kind, Kind::Lightgbm, "{:?}", card.warnings);
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn a_trained_model_refuses_to_score_when_a_table_it_reads_is_missing() {
+    let c = company();
+    let dir = scratch("missing-table");
+    let data = dir.join("data");
+    copy_dir(&c.data, &data);
+    let _ = std::fs::remove_dir_all(data.join("nps"));
+    let _ = std::fs::remove_file(data.join("nps.parquet"));
+    let cfg = config_for(&dir, &data, &c.models, "");
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("needs table `nps`") && r.stderr.contains("retrain without it"), "{}", r.stderr);
+    assert!(!dir.join("out/account_scores").exists(), "nothing is written");
 }

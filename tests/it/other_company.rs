@@ -1,0 +1,268 @@
+//! A company the SQL was not written for: monthly and annual billing mixed,
+//! usage without `user_id` and with other feature names, no `tickets`,
+//! `contacts`, `nps` or `outcomes` (churn is derived from billing), activity
+//! kinds of its own, timestamps with zones, dictionary-encoded strings,
+//! accounts without a renewal date and churned accounts deleted from
+//! `accounts`. Its words reach the SQL only through a vocabulary file.
+//!
+//! The planted signal: accounts that will churn lose usage over the 90 days
+//! before they go and stop holding executive reviews.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, DictionaryArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::Int32Type;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::common::*;
+
+const US_PER_DAY: i64 = 86_400_000_000;
+
+pub struct OtherCompany {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    /// Accounts with a subscription running on the export day.
+    pub live: BTreeSet<String>,
+    pub churned: usize,
+}
+
+fn strings(v: Vec<String>) -> ArrayRef {
+    Arc::new(StringArray::from(v))
+}
+
+fn dictionary(v: &[String]) -> ArrayRef {
+    Arc::new(v.iter().map(String::as_str).collect::<DictionaryArray<Int32Type>>())
+}
+
+fn zoned(days: &[i64], tz: &str) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(days.iter().map(|d| d * US_PER_DAY + 14 * 3_600_000_000).collect::<Vec<_>>()).with_timezone(tz))
+}
+
+fn date32(days: &[Option<i32>]) -> ArrayRef {
+    Arc::new(arrow::array::Date32Array::from(days.to_vec()))
+}
+
+/// Writes the company under `dir` (`accounts` counts the accounts ever seen).
+pub fn build(dir: &Path, accounts: usize, seed: u64) -> OtherCompany {
+    let data = dir.join("data");
+    let export = day(EXPORT_DATE) as i64;
+    let history = export - 720;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut a_id, mut a_seg, mut a_plan, mut a_seats, mut a_arr, mut a_start, mut a_renew, mut a_crm) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut s_id, mut s_acc, mut s_plan, mut s_start, mut s_end, mut s_mrr, mut s_seats, mut s_term) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut u_acc, mut u_day, mut u_feat, mut u_events) = (vec![], vec![], vec![], vec![]);
+    let (mut v_acc, mut v_contact, mut v_at, mut v_kind, mut v_dir) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut i_id, mut i_acc, mut i_issued, mut i_due, mut i_paid, mut i_amount) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut live = BTreeSet::new();
+    let mut churned = 0;
+    for i in 0..accounts {
+        let id = format!("CUST-{:04}", 1000 + i);
+        let monthly = i % 3 == 0;
+        let term = if monthly { 30 } else { 365 };
+        let start = if rng.random::<f64>() < 0.6 { history - rng.random_range(0..365) } else { history + rng.random_range(0..300) };
+        let healthy = rng.random::<f64>() > 0.3;
+        let seats = rng.random_range(5..120) as i64;
+        let mrr = seats as f64 * if monthly { 30.0 } else { 25.0 };
+        // churn at a renewal: the unhealthy often, the healthy rarely
+        let mut churn_day = None;
+        let mut r = start + term;
+        while r < export {
+            let p = match (monthly, healthy) {
+                (true, false) => 0.06,
+                (true, true) => 0.004,
+                (false, false) => 0.45,
+                (false, true) => 0.04,
+            };
+            if r > history + 60 && rng.random::<f64>() < p {
+                churn_day = Some(r);
+                break;
+            }
+            r += term;
+        }
+        let end = churn_day.unwrap_or(export);
+        s_id.push(format!("SUB-{i}"));
+        s_acc.push(id.clone());
+        s_plan.push(if seats > 60 { "Scale".to_string() } else { "Team".to_string() });
+        s_start.push(Some(start as i32));
+        s_end.push(churn_day.map(|d| d as i32));
+        s_mrr.push(mrr);
+        s_seats.push(seats);
+        s_term.push(if monthly { 1 } else { 12 });
+        if churn_day.is_some() {
+            churned += 1;
+        } else {
+            live.insert(id.clone());
+        }
+        // today's accounts row: churned accounts are deleted half the time;
+        // monthly accounts have no renewal date
+        if churn_day.is_none() || i % 2 == 1 {
+            a_id.push(id.clone());
+            a_seg.push(["SMB", "Mid-Market", "Enterprise"][(seats / 40).min(2) as usize].to_string());
+            a_plan.push(s_plan.last().unwrap().clone());
+            a_seats.push(seats);
+            a_arr.push(if churn_day.is_some() { 0.0 } else { mrr * 12.0 });
+            a_start.push(start);
+            a_renew.push(if monthly { None } else { Some((start + ((export - start) / 365 + 1) * 365) as i32) });
+            a_crm.push(format!("{}", 800_000 + i));
+        }
+        // usage every 3 days, no user ids. Most churners fade over the 90
+        // days before they go, some leave without warning, and some healthy
+        // accounts dip for two months and recover: a signal, not a giveaway
+        let base = seats as f64 * if healthy { 3.0 } else { 1.8 };
+        let warns = rng.random::<f64>() < 0.65;
+        let dip = (rng.random::<f64>() < 0.15).then(|| history + rng.random_range(0..660));
+        let mut d = start.max(history);
+        while d < end {
+            let fade = match (churn_day, dip) {
+                (Some(c), _) if warns && c - d < 90 => 0.15 + 0.85 * (c - d) as f64 / 90.0,
+                (_, Some(p)) if d >= p && d < p + 60 => 0.45,
+                _ => 1.0,
+            };
+            // product areas: the healthy use more of them, and a fading account drops them
+            let areas = [("sign_in", 0.5, 1.0), ("dashboards", 1.0, 0.95), ("report_export", 0.3, 0.7), ("alerts", 0.4, 0.5), ("forecasting", 0.6, 0.35), ("webhook_call", 2.0, 0.8)];
+            for (f, share, reach) in areas {
+                let used = rng.random::<f64>() < reach * fade * if healthy { 1.0 } else { 0.7 };
+                let n = (base * share * fade * rng.random_range(0.7..1.3)).round() as i64;
+                if used && n > 0 {
+                    u_acc.push(id.clone());
+                    u_day.push(Some(d as i32));
+                    u_feat.push(f.to_string());
+                    u_events.push(n);
+                }
+            }
+            d += 3;
+        }
+        // activities: check-ins, and executive reviews while things go well
+        let mut d = start.max(history) + rng.random_range(0..20);
+        while d < end {
+            let near_churn = warns && churn_day.is_some_and(|c| c - d < 150);
+            let kind = if d % 90 < 20 && !near_churn { "exec_review" } else if rng.random::<f64>() < 0.5 { "check_in" } else { "email" };
+            v_acc.push(id.clone());
+            v_contact.push(format!("{id}-p{}", rng.random_range(0..4)));
+            v_at.push(d);
+            v_kind.push(kind.to_string());
+            v_dir.push("outbound".to_string());
+            d += rng.random_range(10..30);
+        }
+        // invoices per term; the unhealthy pay late
+        let mut d = start.max(history - 365);
+        let mut k = 0;
+        while d < end.min(export - 1) {
+            let late = if healthy { rng.random_range(0..10) } else { rng.random_range(10..60) };
+            i_id.push(format!("INV-{i}-{k}"));
+            i_acc.push(id.clone());
+            i_issued.push(Some(d as i32));
+            i_due.push(Some(d as i32 + 30));
+            i_paid.push((d + 30 + late < export).then_some((d + 30 + late) as i32));
+            i_amount.push(mrr * if monthly { 1.0 } else { 12.0 });
+            d += term;
+            k += 1;
+        }
+    }
+    write_parquet(
+        &data.join("accounts.parquet"),
+        vec![
+            ("account_id", strings(a_id.clone())),
+            ("name", strings(a_id.iter().map(|i| format!("{i} GmbH")).collect())),
+            ("segment", dictionary(&a_seg)),
+            ("industry", dictionary(&vec!["Logistics".to_string(); a_id.len()])),
+            ("plan", dictionary(&a_plan)),
+            ("seats_licensed", Arc::new(Int64Array::from(a_seats)) as ArrayRef),
+            ("arr", Arc::new(Float64Array::from(a_arr)) as ArrayRef),
+            ("contract_start", zoned(&a_start, "Europe/Berlin")),
+            ("renewal_date", date32(&a_renew)),
+            ("crm_id", strings(a_crm)),
+        ],
+    );
+    write_parquet(
+        &data.join("subscriptions.parquet"),
+        vec![
+            ("subscription_id", strings(s_id)),
+            ("account_id", strings(s_acc)),
+            ("plan", dictionary(&s_plan)),
+            ("start_date", date32(&s_start)),
+            ("end_date", date32(&s_end)),
+            ("mrr", Arc::new(Float64Array::from(s_mrr)) as ArrayRef),
+            ("seats", Arc::new(Int64Array::from(s_seats)) as ArrayRef),
+            ("term_months", Arc::new(Int64Array::from(s_term)) as ArrayRef),
+        ],
+    );
+    write_parquet(
+        &data.join("usage/part-0.parquet"),
+        vec![
+            ("account_id", strings(u_acc)),
+            ("date", date32(&u_day)),
+            ("feature", dictionary(&u_feat)),
+            ("events", Arc::new(Int64Array::from(u_events)) as ArrayRef),
+        ],
+    );
+    write_parquet(
+        &data.join("activities.parquet"),
+        vec![
+            ("account_id", strings(v_acc)),
+            ("contact_id", strings(v_contact)),
+            ("occurred_at", zoned(&v_at, "America/New_York")),
+            ("kind", dictionary(&v_kind)),
+            ("direction", strings(v_dir)),
+        ],
+    );
+    write_parquet(
+        &data.join("invoices.parquet"),
+        vec![
+            ("invoice_id", strings(i_id)),
+            ("account_id", strings(i_acc)),
+            ("issued_at", date32(&i_issued)),
+            ("due_date", date32(&i_due)),
+            ("paid_at", date32(&i_paid)),
+            ("amount", Arc::new(Float64Array::from(i_amount)) as ArrayRef),
+        ],
+    );
+    std::fs::write(
+        dir.join("vocabulary.yaml"),
+        "usage:\n  login: [sign_in]\n  api: [webhook_call]\nactivity:\n  meeting: [check_in]\n  business_review: [exec_review]\n",
+    )
+    .unwrap();
+    let config = config_for(dir, &data, &dir.join("models"), "");
+    let yaml = std::fs::read_to_string(&config).unwrap().replace("  version: v2\n", "  version: v2\n  vocabulary_file: vocabulary.yaml\n");
+    std::fs::write(&config, yaml).unwrap();
+    OtherCompany { dir: dir.to_path_buf(), config, live, churned }
+}
+
+#[test]
+fn a_company_shaped_otherwise_trains_and_scores_every_live_account() {
+    let dir = scratch("other-company");
+    let o = build(&dir, 400, 3);
+    assert!(o.churned > 60 && o.live.len() > 150, "{} churned, {} live", o.churned, o.live.len());
+    let cfg = o.config.to_str().unwrap();
+    let r = hs(&["validate", "-c", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = hs(&["train", "-c", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let version = std::fs::read_to_string(o.dir.join("models/churn/current")).unwrap().trim().to_string();
+    let card: healthscore::model::card::Card =
+        serde_json::from_str(&std::fs::read_to_string(o.dir.join("models/churn").join(&version).join("card.json")).unwrap()).unwrap();
+    // what the export lacks is dropped and named
+    for f in ["active_users_30d", "tickets_90d", "nps_latest", "champion_left_90d"] {
+        assert!(card.warnings.iter().any(|w| w.starts_with(&format!("dropped `{f}`"))), "{f} not reported as dropped: {:?}", card.warnings);
+        assert!(!card.features.contains(&f.to_string()));
+    }
+    // the vocabulary made the company's own words count
+    for f in ["logins_30d", "api_share_30d", "qbr_last_120d", "feature_breadth_30d", "days_to_renewal"] {
+        assert!(card.features.contains(&f.to_string()), "{f} missing: {:?} / {:?}", card.features, card.warnings);
+    }
+    assert!(card.vocabulary["usage"]["login"] == vec!["sign_in".to_string()]);
+    let h = card.health.as_ref().expect("the health score is checked");
+    let auc = h.model.as_ref().map(|m| m.auc_horizon).unwrap_or(h.rules.auc_horizon).unwrap();
+    assert!(auc > 0.65, "health-score AUC {auc} on the other company");
+
+    let r = hs(&["score", "-c", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let t = read_parquet(&o.dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
+    let ids: BTreeSet<String> = t.iter().flat_map(|b| healthscore::model::frame::strings(b, "account_id").unwrap()).flatten().collect();
+    assert_eq!(ids, o.live, "scores must exist for every live account, and only for them");
+}
