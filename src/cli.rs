@@ -400,7 +400,7 @@ pub fn print_card(card: &crate::model::card::Card) {
                 .iter()
                 .map(|t| match t.rate {
                     Some(r) => format!("{} {:.1} % of {}", t.tier, 100.0 * r, t.rows),
-                    None => format!("{} –", t.tier),
+                    None => format!("{} (none)", t.tier),
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -645,7 +645,7 @@ fn print_demo_summary(
     }
     if let Some(hc) = &card.health {
         let rates = |c: &crate::model::card::HealthCheck| {
-            c.tiers.iter().map(|t| format!("{} {}", t.tier, t.rate.map(|r| format!("{:.0}%", 100.0 * r)).unwrap_or_else(|| "–".into()))).collect::<Vec<_>>().join(", ")
+            c.tiers.iter().map(|t| format!("{} {}", t.tier, t.rate.map(|r| format!("{:.0}%", 100.0 * r)).unwrap_or_else(|| "(none)".into()))).collect::<Vec<_>>().join(", ")
         };
         if let Some(m) = &hc.model {
             println!(

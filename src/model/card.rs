@@ -136,6 +136,11 @@ pub struct TierRate {
 pub struct Calibration {
     pub hazard: Isotonic,
     pub expansion: Isotonic,
+    /// A rules card's maps from the rules risk (1 − health / 100) to churn
+    /// within each of `horizons`, fitted on the validation window; empty
+    /// when the rules score carries no probabilities.
+    #[serde(default)]
+    pub rules: Vec<Isotonic>,
 }
 
 pub const INTERVAL_DAYS: u32 = 30;

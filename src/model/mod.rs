@@ -129,6 +129,11 @@ impl Model {
         self.card.kind == Kind::Rules
     }
 
+    /// A rules card whose probabilities were calibrated.
+    pub fn rules_calibrated(&self) -> bool {
+        self.is_rules() && self.calibration.as_ref().is_some_and(|c| !c.rules.is_empty())
+    }
+
     /// Per-interval calibrated hazards for every row (intervals up to the longest horizon).
     pub fn hazards(&self, frame: &Frame) -> Result<Vec<Vec<f64>>> {
         let (Some(h), Some(c)) = (&self.hazard, &self.calibration) else { return Ok(vec![]) };
@@ -148,9 +153,24 @@ impl Model {
         let w = frame.width();
         if self.is_rules() {
             let r = rules::score(frame, features, weights);
+            // calibrated on the validation window when the card could be;
+            // a running max keeps p30 <= p60 <= p90
+            let maps = self.calibration.as_ref().filter(|c| c.rules.len() == self.card.horizons.len());
+            let (p_churn, p_expand) = match maps {
+                Some(c) => {
+                    let mut p: Vec<Vec<f64>> = c.rules.iter().map(|m| r.health.iter().map(|h| m.apply(1.0 - h / 100.0)).collect()).collect();
+                    for k in 1..p.len() {
+                        for i in 0..n {
+                            p[k][i] = p[k][i].max(p[k - 1][i]);
+                        }
+                    }
+                    (p, r.health.iter().map(|h| c.expansion.apply(h / 100.0)).collect())
+                }
+                None => (self.card.horizons.iter().map(|_| vec![f64::NAN; n]).collect(), vec![f64::NAN; n]),
+            };
             return Ok(Scores {
-                p_churn: self.card.horizons.iter().map(|_| vec![f64::NAN; n]).collect(),
-                p_expand: vec![f64::NAN; n],
+                p_churn,
+                p_expand,
                 p_churn_at_renewal: vec![None; n],
                 health: r.health,
                 contributions: r.contributions.iter().map(|c| -c).collect(),

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::features::{Feature, FeatureSet, SqlFolder};
 use crate::generate::sim::{date, day};
 
-pub const LABELS_VERSION: &str = "v1";
+pub const LABELS_VERSION: &str = "v2";
 
 /// Labels of one snapshot.
 #[derive(Debug, Clone, Copy, Default)]
@@ -318,6 +318,27 @@ fn window(frame: &Frame, labels: &[Label], rows: &[usize], dates: &[NaiveDate], 
     }
 }
 
+/// A rules card's probabilities: the rules risk mapped to churn within each
+/// horizon, and its healthy end to expansion, by isotonic fits on the
+/// validation rows. `None` below `min_validation_churned_accounts`.
+fn rules_calibration(frame: &Frame, labels: &[Label], va: &[usize], features: &[&Feature], cfg: &Config) -> Option<Calibration> {
+    let max_h = *cfg.training.horizons.iter().max().unwrap();
+    if va.is_empty() || churned_accounts(frame, labels, va, max_h) < cfg.training.min_validation_churned_accounts {
+        return None;
+    }
+    let risk: Vec<f64> = rules::score(&frame.select(va), features, &cfg.rule_weights).health.iter().map(|h| 1.0 - h / 100.0).collect();
+    let fit = |f: &dyn Fn(&Label) -> Option<bool>, flip: bool| -> Isotonic {
+        let (p, y): (Vec<f64>, Vec<bool>) = va.iter().zip(&risk).filter_map(|(i, r)| f(&labels[*i]).map(|y| (if flip { 1.0 - r } else { *r }, y))).unzip();
+        Isotonic::fit(&p, &y)
+    };
+    let eh = cfg.training.expansion_horizon;
+    Some(Calibration {
+        hazard: Isotonic::identity(),
+        expansion: fit(&|l: &Label| l.expanded_within(eh), true),
+        rules: cfg.training.horizons.iter().map(|h| fit(&|l: &Label| l.churned_within(*h), false)).collect(),
+    })
+}
+
 /// Rules-baseline metrics per target on `test`, calibrated on `val`.
 fn rules_metrics(
     frame: &Frame,
@@ -553,7 +574,18 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
             new_auc_90d: None,
             reason: if promote { "cold start: the rules score is used".into() } else { "cold start, but a trained model is current: kept it".into() },
         });
-        registry.save(&Stored { card: card.clone(), model: None, expansion: None, calibration: None }).await?;
+        let calibration = rules_calibration(frame, labels, &va, &features, cfg);
+        match &calibration {
+            Some(_) => card.warnings.push(format!(
+                "the rules score's probabilities (p_churn_*, p_expand) are calibrated on the validation window ({} churned accounts); model_version says `rules, calibrated`",
+                card.validation.churned_accounts
+            )),
+            None => card.warnings.push(format!(
+                "the rules score carries no probabilities: {} accounts churned in the validation window, fewer than `training.min_validation_churned_accounts` ({})",
+                card.validation.churned_accounts, cfg.training.min_validation_churned_accounts
+            )),
+        }
+        registry.save(&Stored { card: card.clone(), model: None, expansion: None, calibration }).await?;
         if promote {
             registry.promote(&version).await?;
         }
@@ -607,7 +639,7 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     progress("comparing with the current model");
     let max_h = *cfg.training.horizons.iter().max().unwrap();
     let target = format!("churn_{max_h}d");
-    let new_auc = card.metrics[&target].model.as_ref().and_then(|m| m.auc);
+    let mut new_auc = card.metrics[&target].model.as_ref().and_then(|m| m.auc);
     let current = registry.current().await?;
     let label_of: HashMap<(&str, i32), Label> = (0..frame.rows()).map(|i| ((frame.account_id[i].as_str(), frame.as_of[i]), labels[i])).collect();
     let mut current_is_model = false;
@@ -617,7 +649,12 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
             let cur = registry.load(v).await?;
             current_is_model = cur.card.kind == Kind::Lightgbm;
             if cur.card.kind == Kind::Rules {
-                (card.metrics[&target].rules.auc, format!("current `{v}` is the rules score"))
+                // like with like: the rules score has no timing, so it is
+                // compared with the model's health score (timing-blind too),
+                // both against churn within the longest horizon
+                let health = card.health.as_ref();
+                new_auc = health.and_then(|h| h.model.as_ref()).and_then(|m| m.auc_horizon);
+                (health.and_then(|h| h.rules.auc_horizon), format!("current `{v}` is the rules score (compared on the health score)"))
             } else if !evaluated {
                 (None, format!("current `{v}` is a trained model and this one has no test window to compare on"))
             } else {
@@ -807,7 +844,7 @@ pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Co
         best_iteration: [("churn".to_string(), churn.best_iteration), ("expansion".to_string(), expansion.best_iteration)].into_iter().collect(),
         churn_text: churn.model_text,
         expansion_text: expansion.model_text,
-        calibration: Calibration { hazard: hazard_cal, expansion: expansion_cal },
+        calibration: Calibration { hazard: hazard_cal, expansion: expansion_cal, rules: vec![] },
         importance,
         calibration_churned_accounts,
     })

@@ -276,6 +276,7 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
     Ok(Scored {
         as_of,
         model_version: match card.kind {
+            Kind::Rules if model.rules_calibrated() => format!("{}/{} (rules, calibrated)", card.name, card.version),
             Kind::Rules => format!("{}/{} (rules)", card.name, card.version),
             Kind::Lightgbm => format!("{}/{}", card.name, card.version),
         },
