@@ -117,6 +117,13 @@ pub async fn check(engine: &Engine, cross: bool) -> Result<Report> {
         let b = engine.query(&sql).await.map_err(|e| annotate(e, name))?;
         let rows = count(&b, 0);
         report.tables.push((spec.name, rows as u64, t.files.len()));
+        if rows == 0 && spec.required {
+            report.problems.push(format!(
+                "`{name}`: {} no rows; the export has no {}",
+                if t.files.len() == 1 { "its file holds".to_string() } else { format!("its {} files hold", t.files.len()) },
+                if name == &"accounts" { "accounts to score" } else { "product usage" }
+            ));
+        }
         for (i, c) in cs.iter().enumerate() {
             let bad = count(&b, i + 1);
             if bad > 0 {

@@ -199,3 +199,64 @@ fn numbers_arrive_as_any_numeric_type() {
     let r = validate(&cfg);
     assert_eq!(r.code, 0, "{}", r.all());
 }
+
+/// Rewrites the tiny export's `accounts` with `f` applied to each column.
+fn rewrite_accounts(data: &std::path::Path, f: impl Fn(&str, &ArrayRef) -> ArrayRef) {
+    let b = &read_parquet(&data.join("accounts/part-0.parquet"))[0];
+    let cols: Vec<(&str, ArrayRef)> = b
+        .schema()
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .map(|(fl, c)| {
+            let name: &'static str = Box::leak(fl.name().clone().into_boxed_str());
+            (name, f(name, c))
+        })
+        .collect();
+    write_parquet(&data.join("accounts/part-0.parquet"), cols);
+}
+
+#[test]
+fn an_accounts_table_with_no_rows_is_named_not_a_panic() {
+    let (data, cfg) = tiny("empty-accounts");
+    rewrite_accounts(&data, |_, c| c.slice(0, 0));
+    let r = validate(&cfg);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`accounts`: its file holds no rows"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[test]
+fn dictionary_encoded_strings_are_strings() {
+    // what pandas and polars `category` columns write
+    let (data, cfg) = tiny("dictionary");
+    rewrite_accounts(&data, |name, c| match name {
+        "segment" | "plan" => {
+            let v = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).unwrap();
+            arrow::compute::cast(&v, &arrow::datatypes::DataType::Dictionary(Box::new(arrow::datatypes::DataType::Int32), Box::new(arrow::datatypes::DataType::Utf8))).unwrap()
+        }
+        _ => c.clone(),
+    });
+    let r = validate(&cfg);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn negative_arr_and_usage_of_unknown_accounts_are_warned_by_name() {
+    let (data, cfg) = tiny("negative-arr");
+    rewrite_accounts(&data, |name, c| if name == "arr" { Arc::new(Float64Array::from(vec![-6600.0, 1800.0, 108000.0])) as ArrayRef } else { c.clone() });
+    write_parquet(
+        &data.join("usage/part-1.parquet"),
+        vec![
+            ("account_id", s(&["ghost"])),
+            ("user_id", s(&["u9"])),
+            ("date", Arc::new(Date32Array::from(vec![day("2026-10-05")])) as ArrayRef),
+            ("feature", s(&["login"])),
+            ("events", Arc::new(Int64Array::from(vec![1])) as ArrayRef),
+        ],
+    );
+    let r = validate(&cfg);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("`accounts`: 1 rows have a negative `arr`"), "{}", r.stderr);
+    assert!(r.stderr.contains("`usage`: 1 account ids are not in `accounts`"), "{}", r.stderr);
+}
