@@ -211,6 +211,13 @@ pub static TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "account_history",
+        required: false,
+        key: None,
+        about: "account attributes as they changed (segment, industry), for past snapshots",
+        columns: &[key("account_id"), event("valid_from", Date), opt("segment", Str), opt("industry", Str)],
+    },
+    Table {
         name: "overrides",
         required: false,
         key: None,

@@ -291,3 +291,41 @@ async fn rewriting_churned_accounts_rows_changes_no_training_feature_or_label() 
     assert_eq!(labels_before, labels_deleted, "deleted accounts must keep their snapshots and labels");
     assert_eq!(rows_before.len(), rows_deleted.len());
 }
+
+/// Segment at a past snapshot: the newest `account_history` row before it,
+/// never a later one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_history_gives_the_segment_as_it_was() {
+    let c = company();
+    let dir = scratch("history");
+    let data = dir.join("data");
+    copy_dir(&c.data, &data);
+    let ids: Vec<String> = (0..200).map(|i| format!("acc_{i:06}")).collect();
+    let n = ids.len();
+    write_parquet(
+        &data.join("account_history.parquet"),
+        vec![
+            ("account_id", Arc::new(StringArray::from(ids.clone())) as ArrayRef),
+            ("valid_from", Arc::new(Date32Array::from(vec![day("2026-05-15"); n])) as ArrayRef),
+            ("segment", Arc::new(StringArray::from(vec!["Strategic"; n])) as ArrayRef),
+        ],
+    );
+    let cfg = Config::load(&config_for(&dir, &data, &c.models, "")).unwrap();
+    let engine = Engine::open(&cfg).await.unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version).unwrap();
+    let segments = |b: &[RecordBatch]| -> std::collections::BTreeMap<String, String> {
+        b.iter()
+            .flat_map(|b| {
+                let ids = healthscore::model::frame::strings(b, "account_id").unwrap();
+                let seg = healthscore::model::frame::strings(b, "segment").unwrap();
+                ids.into_iter().zip(seg).map(|(i, s)| (i.unwrap(), s.unwrap_or_default())).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let before = segments(&fs.build(&engine, &[NaiveDate::from_ymd_opt(2026, 5, 1).unwrap()]).await.unwrap());
+    let after = segments(&fs.build(&engine, &[NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()]).await.unwrap());
+    let changed: Vec<&String> = ids.iter().filter(|i| after.get(*i).is_some_and(|s| s == "strategic")).collect();
+    assert!(changed.len() > 100, "{} accounts show the new segment after it began", changed.len());
+    assert!(ids.iter().all(|i| before.get(i).is_none_or(|s| s != "strategic")), "a segment was read before it began");
+    assert!(after.iter().filter(|(i, _)| !ids.contains(i)).all(|(_, s)| s != "strategic"));
+}

@@ -410,7 +410,7 @@ fn a_trained_model_refuses_to_score_when_a_table_it_reads_is_missing() {
 /// proves, never up to a date in the config.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_are_observed_only_as_far_as_the_outcome_source_reaches() {
-    use arrow::array::{Array, AsArray};
+    use arrow::array::AsArray;
     let c = company();
     let dir = scratch("coverage");
     let data = dir.join("data");

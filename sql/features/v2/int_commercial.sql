@@ -6,8 +6,9 @@
 --   days_to_renewal    the running subscription's next anniversary: its start
 --                      plus whole terms; without subscriptions, the last
 --                      renewal booked in `outcomes` plus a year; else null
---   segment, industry  today's `accounts` row: the contract treats them as
---                      stable attributes (null for accounts deleted since)
+--   segment            the newest `account_history` row before `as_of` when the
+--                      export has one; else today's `accounts` row, which the
+--                      contract treats as stable (null for accounts deleted since)
 WITH running AS (
     SELECT
         s.account_id,
@@ -35,6 +36,18 @@ history AS (
     JOIN stg_subscriptions b ON b.account_id = s.account_id AND b.start_day < s.as_of_day
     GROUP BY s.account_id, s.as_of
 ),
+segment_then AS (
+    SELECT
+        s.account_id,
+        s.as_of,
+        first_value(h.segment ORDER BY h.valid_day DESC) AS segment
+    FROM snapshots s
+    JOIN stg_account_history h
+      ON h.account_id = s.account_id
+     AND h.valid_day < s.as_of_day
+     AND h.segment IS NOT NULL
+    GROUP BY s.account_id, s.as_of
+),
 booked AS (
     SELECT s.account_id, s.as_of, max(o.event_day) AS last_renewal_day
     FROM snapshots s
@@ -47,7 +60,7 @@ booked AS (
 SELECT
     s.account_id,
     s.as_of,
-    a.segment,
+    coalesce(g.segment, a.segment) AS segment,
     r.plan,
     r.seats,
     r.arr,
@@ -64,3 +77,4 @@ LEFT JOIN stg_accounts a ON a.account_id = s.account_id
 LEFT JOIN running r ON r.account_id = s.account_id AND r.as_of = s.as_of
 LEFT JOIN history h ON h.account_id = s.account_id AND h.as_of = s.as_of
 LEFT JOIN booked k ON k.account_id = s.account_id AND k.as_of = s.as_of
+LEFT JOIN segment_then g ON g.account_id = s.account_id AND g.as_of = s.as_of
