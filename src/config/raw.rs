@@ -201,6 +201,14 @@ pub struct RawDestination {
     pub oauth: Option<RawOAuth>,
     /// HubSpot property group created by `--setup`.
     pub property_group: Option<String>,
+    /// After this many runs in a row failing with the same code, a record is
+    /// quarantined: not sent again until its values change (or
+    /// `--full-resync`), reported with `quarantined = true`. Default 3.
+    pub quarantine_after: Option<u32>,
+    /// Stop cleanly (state saved, exit 4) once the CRM says fewer requests
+    /// than this are left today, leaving them to the portal's other
+    /// integrations. Default 0.
+    pub daily_reserve: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,21 +10,43 @@ use tokio::sync::Mutex;
 use crate::config::Secret;
 use crate::error::{Error, Result};
 
-/// At most `requests` request starts in any window of `per`.
+/// At most `requests` request starts in any window of `per`, and none
+/// while the CRM has said to hold (its rate-limit headers ran out, or a 429
+/// asked every worker to wait, not only the one that got it).
 pub struct RateLimit {
     requests: usize,
     per: Duration,
     starts: Mutex<VecDeque<Instant>>,
+    hold_until: std::sync::Mutex<Option<Instant>>,
 }
 
 impl RateLimit {
     pub fn new(requests: u32, per_seconds: f64) -> RateLimit {
-        RateLimit { requests: requests.max(1) as usize, per: Duration::from_secs_f64(per_seconds.max(0.001)), starts: Mutex::new(VecDeque::new()) }
+        RateLimit {
+            requests: requests.max(1) as usize,
+            per: Duration::from_secs_f64(per_seconds.max(0.001)),
+            starts: Mutex::new(VecDeque::new()),
+            hold_until: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// No request starts for `d` from now (whichever hold ends later wins).
+    pub fn hold(&self, d: Duration) {
+        let until = Instant::now() + d;
+        let mut h = self.hold_until.lock().unwrap();
+        if h.is_none_or(|t| t < until) {
+            *h = Some(until);
+        }
     }
 
     /// Waits for a slot, then takes it.
     pub async fn acquire(&self) {
         loop {
+            let held = *self.hold_until.lock().unwrap();
+            if let Some(t) = held.filter(|t| *t > Instant::now()) {
+                tokio::time::sleep(t - Instant::now()).await;
+                continue;
+            }
             let wait = {
                 let mut q = self.starts.lock().await;
                 let now = Instant::now();
@@ -42,14 +64,37 @@ impl RateLimit {
     }
 }
 
-/// Exponential backoff with full jitter, never shorter than the server asked.
+/// Exponential backoff with full jitter, never shorter than the server
+/// asked; on top of a `Retry-After`, up to a quarter of it (at most a
+/// second) more, so workers told the same wait do not return in lockstep.
 pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     let cap = Duration::from_secs(30);
     let base = Duration::from_millis(250).saturating_mul(1 << attempt.min(16)).min(cap);
-    let jitter = Duration::from_secs_f64(rand::rng().random_range(0.0..=base.as_secs_f64()));
+    let mut rng = rand::rng();
     match retry_after {
-        Some(r) => r.max(jitter.min(Duration::from_millis(500))),
-        None => jitter,
+        Some(r) => {
+            let spread = (r.as_secs_f64() / 4.0).clamp(0.05, 1.0);
+            r + Duration::from_secs_f64(rng.random_range(0.0..=spread))
+        }
+        None => Duration::from_secs_f64(rng.random_range(0.0..=base.as_secs_f64())),
+    }
+}
+
+/// What HubSpot's `X-HubSpot-RateLimit-*` headers say: requests left in the
+/// current interval and its length, and requests left today.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    pub remaining: Option<u64>,
+    pub interval: Option<Duration>,
+    pub daily_remaining: Option<u64>,
+}
+
+pub fn budget(headers: &reqwest::header::HeaderMap) -> Budget {
+    let num = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    Budget {
+        remaining: num("x-hubspot-ratelimit-remaining"),
+        interval: num("x-hubspot-ratelimit-interval-milliseconds").map(Duration::from_millis),
+        daily_remaining: num("x-hubspot-ratelimit-daily-remaining"),
     }
 }
 

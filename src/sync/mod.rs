@@ -82,6 +82,10 @@ impl Record {
 pub enum RecordResult {
     Acked,
     Rejected { code: String, message: String, field: Option<String> },
+    /// The CRM's answer neither confirms the record as written nor names an
+    /// error for it: never acknowledged; counted as not delivered, so the
+    /// next run sends it again.
+    Unconfirmed(String),
 }
 
 /// How the CRM answered a request.
@@ -99,6 +103,10 @@ pub enum Outcome {
     Reauth,
     /// The run cannot go on (a bad token, a missing scope, an unknown object).
     Fatal(String),
+    /// The request itself is wrong, whatever records it carries (a property
+    /// that does not exist, a non-unique id property, a bad field name):
+    /// splitting it would only multiply refusals. Stop, exit 2.
+    RequestError(String),
 }
 
 /// A request a destination wants sent.
@@ -134,6 +142,10 @@ pub struct Settings {
     /// result column holding the match key
     pub key_column: String,
     pub auth: Auth,
+    /// Runs in a row with one same rejection before a record is quarantined.
+    pub quarantine_after: u32,
+    /// Requests left today below which the run stops (exit 4).
+    pub daily_reserve: u64,
 }
 
 fn cfg_err(d: &RawDestination, msg: String) -> Error {
@@ -144,6 +156,14 @@ pub struct Built {
     pub dest: Arc<dyn Destination>,
     pub settings: Settings,
     pub raw: RawDestination,
+}
+
+impl Built {
+    /// Whom acknowledgements come from: a state recorded under another
+    /// identity is not applied (see `state::Store::load`).
+    pub fn identity(&self) -> String {
+        format!("{} {} {}", self.raw.kind, self.settings.base_url.trim_end_matches('/'), self.raw.object_type.clone().unwrap_or_default())
+    }
 }
 
 
@@ -212,6 +232,8 @@ pub fn build(d: &RawDestination, columns: &[String]) -> Result<Built> {
             fields,
             key_column: d.match_.column.clone(),
             auth,
+            quarantine_after: d.quarantine_after.unwrap_or(3),
+            daily_reserve: d.daily_reserve.unwrap_or(0),
         },
         raw: d.clone(),
     })
@@ -289,11 +311,13 @@ pub struct Plan {
     pub skipped_no_key: usize,
     pub duplicate_keys: usize,
     pub tier_changes: usize,
+    /// Not sent: quarantined after failing the same way run after run.
+    pub quarantined: usize,
     /// A sample of field-level changes: (key, field, old, new).
     pub sample: Vec<(String, String, String, String)>,
 }
 
-pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Option<&str>) -> (Plan, Vec<Record>) {
+pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Option<&str>, quarantine_after: u32) -> (Plan, Vec<Record>) {
     let mut p = Plan {
         destination: name.to_string(),
         as_of: src.as_of.to_string(),
@@ -305,6 +329,10 @@ pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Optio
     let mut send = Vec::new();
     for r in &src.records {
         let new = r.texts();
+        if state.quarantined(&r.key, &new, quarantine_after).is_some() {
+            p.quarantined += 1;
+            continue;
+        }
         match state.records.get(&r.key) {
             None => {
                 p.new += 1;
@@ -344,6 +372,8 @@ pub struct Counts {
     pub requests: usize,
     pub not_delivered: usize,
     pub skipped_no_key: usize,
+    /// Records not sent because they are quarantined (not in `rejected`).
+    pub quarantined: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +383,10 @@ pub struct Rejection {
     pub code: String,
     pub field: Option<String>,
     pub message: String,
+    /// Not sent this run: it failed the same way `quarantine_after` runs in a row.
+    pub quarantined: bool,
+    /// The values sent (for the failure count in the state).
+    pub values: Values,
 }
 
 pub struct Report {
@@ -361,6 +395,8 @@ pub struct Report {
     pub rejections: Vec<Rejection>,
     pub daily_limit: Option<String>,
     pub fatal: Option<String>,
+    /// The destination's setup is wrong (exit 2): what to fix.
+    pub misconfigured: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     pub status: String,
@@ -374,11 +410,20 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     pub(crate) daily: std::sync::Mutex<Option<String>>,
     pub(crate) fatal: std::sync::Mutex<Option<String>>,
+    pub(crate) misconfigured: std::sync::Mutex<Option<String>>,
+    /// Requests the CRM refused as a whole this run, and how many may be
+    /// before the run stops (HubSpot asks that errors stay under 5 % of requests).
+    pub(crate) refused: AtomicUsize,
+    pub(crate) refusal_budget: AtomicUsize,
+    /// Batches in a row whose every record was rejected with one same error.
+    pub(crate) uniform_rejections: AtomicUsize,
     pub(crate) rejections: std::sync::Mutex<Vec<Rejection>>,
     pub(crate) requests: AtomicUsize,
     pub(crate) retried: AtomicUsize,
     pub(crate) acked: AtomicUsize,
     pub(crate) undelivered: AtomicUsize,
+    /// Keys acknowledged this run (their failures are forgotten).
+    pub(crate) acked_keys: std::sync::Mutex<Vec<String>>,
 }
 
 /// A request body.
@@ -395,6 +440,31 @@ enum Reply {
 }
 
 impl Shared {
+    /// The driver's state for one destination and run: its HTTP client,
+    /// rate limit, ack store and counters.
+    pub(crate) fn new(b: &Arc<Built>, out: &Output) -> Result<Arc<Shared>> {
+        let s = &b.settings;
+        Ok(Arc::new(Shared {
+            built: b.clone(),
+            client: client(s.timeout)?,
+            limit: RateLimit::new(s.rate.0, s.rate.1),
+            store: state::Store::new(out.root.child(&format!("_sync/{}/", s.name)), &out.run_id),
+            stop: AtomicBool::new(false),
+            daily: Default::default(),
+            fatal: Default::default(),
+            misconfigured: Default::default(),
+            refused: AtomicUsize::new(0),
+            refusal_budget: AtomicUsize::new(25),
+            uniform_rejections: AtomicUsize::new(0),
+            rejections: Default::default(),
+            requests: AtomicUsize::new(0),
+            retried: AtomicUsize::new(0),
+            acked: AtomicUsize::new(0),
+            undelivered: AtomicUsize::new(0),
+            acked_keys: Default::default(),
+        }))
+    }
+
     /// One attempt: a token (fresh if `refresh`), the rate limit, the request
     /// `build` makes for the base URL, the response read whole.
     async fn attempt(&self, refresh: bool, build: impl FnOnce(&str) -> (reqwest::Method, String, Option<Body>)) -> Result<Reply> {
@@ -413,6 +483,7 @@ impl Shared {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = http::retry_after(resp.headers());
+                self.observe(status, retry_after, http::budget(resp.headers()));
                 match resp.text().await {
                     Ok(body) => Reply::Http { status, retry_after, body },
                     Err(e) => Reply::Failed(format!("reading the response: {}", e.without_url())),
@@ -420,6 +491,29 @@ impl Shared {
             }
             Err(e) => Reply::Failed(e.without_url().to_string()),
         })
+    }
+
+    /// Slows every worker, not only the one that was answered: a 429 holds
+    /// all request starts for its `Retry-After`; rate-limit headers that show
+    /// the interval nearly spent hold them until it renews; a daily budget
+    /// inside `daily_reserve` stops the run cleanly (exit 4).
+    fn observe(&self, status: u16, retry_after: Option<Duration>, b: http::Budget) {
+        let s = &self.built.settings;
+        if status == 429 {
+            self.limit.hold(retry_after.unwrap_or(Duration::from_secs(1)));
+        }
+        if let (Some(left), Some(interval)) = (b.remaining, b.interval) {
+            if left <= s.concurrency as u64 {
+                self.limit.hold(interval);
+            }
+        }
+        if let Some(left) = b.daily_remaining.filter(|l| s.daily_reserve > 0 && *l <= s.daily_reserve) {
+            self.daily.lock().unwrap().get_or_insert(format!(
+                "stopped with {left} requests left of the CRM's daily limit, within `daily_reserve` ({})",
+                s.daily_reserve
+            ));
+            self.stop.store(true, Ordering::SeqCst);
+        }
     }
 
     /// One request outside the batch path (Bulk API steps): the same rate
@@ -490,16 +584,30 @@ impl Shared {
         }
     }
 
-    /// Sends a batch; bisects it when it is refused as a whole.
+    /// Sends a batch; bisects it when it is refused as a whole. A refusal
+    /// that comes back, word for word, for both halves of a split is about
+    /// the request, not a record: the run stops instead of bisecting on
+    /// (2N − 1 requests per batch, most of a portal's daily quota). So does
+    /// a run past its budget of refused requests, and two batches in a row
+    /// whose every record is rejected with one same error.
     async fn send(self: Arc<Self>, batch: Vec<Record>) {
-        let mut work = vec![batch];
-        while let Some(b) = work.pop() {
+        // (records, the split they came from); splits: (code, message, halves refused alike)
+        let mut work: Vec<(Vec<Record>, Option<usize>)> = vec![(batch, None)];
+        let mut splits: Vec<(String, String, usize)> = Vec::new();
+        while let Some((b, parent)) = work.pop() {
             if self.stop.load(Ordering::SeqCst) {
                 self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
                 continue;
             }
             match self.exchange(&b).await {
                 Outcome::PerRecord(results) => {
+                    let uniform = b.len() > 1
+                        && results.iter().all(|r| matches!(r, RecordResult::Rejected { .. }))
+                        && results.windows(2).all(|w| match (&w[0], &w[1]) {
+                            (RecordResult::Rejected { code: a, message: m, .. }, RecordResult::Rejected { code: c, message: n, .. }) => a == c && m == n,
+                            _ => false,
+                        });
+                    let first = results.first().cloned();
                     let mut acked = BTreeMap::new();
                     for (r, res) in b.iter().zip(results) {
                         match res {
@@ -507,12 +615,28 @@ impl Shared {
                                 acked.insert(r.key.clone(), r.texts());
                             }
                             RecordResult::Rejected { code, message, field } => self.reject(r, code, message, field),
+                            RecordResult::Unconfirmed(why) => {
+                                tracing::warn!(destination = self.built.settings.name, "record `{}` not confirmed by the CRM ({why}): not acknowledged", r.key);
+                                self.undelivered.fetch_add(1, Ordering::SeqCst);
+                            }
                         }
+                    }
+                    if uniform {
+                        if self.uniform_rejections.fetch_add(1, Ordering::SeqCst) + 1 >= 2 {
+                            if let Some(RecordResult::Rejected { code, message, .. }) = first {
+                                self.halt_misconfigured(format!(
+                                    "the CRM rejected every record of two batches in a row with the same error ({code}: {message}): it is about the request, not the records — check the destination's `fields` and `match`"
+                                ));
+                            }
+                        }
+                    } else if !acked.is_empty() {
+                        self.uniform_rejections.store(0, Ordering::SeqCst);
                     }
                     let n = acked.len();
                     match self.store.ack(&acked).await {
                         Ok(()) => {
                             self.acked.fetch_add(n, Ordering::SeqCst);
+                            self.acked_keys.lock().unwrap().extend(acked.into_keys());
                         }
                         Err(e) => {
                             self.undelivered.fetch_add(n, Ordering::SeqCst);
@@ -520,12 +644,35 @@ impl Shared {
                         }
                     }
                 }
-                Outcome::Invalid { code, message } if b.len() == 1 => self.reject(&b[0], code, message, None),
-                Outcome::Invalid { .. } => {
+                Outcome::Invalid { code, message } => {
+                    if self.refused.fetch_add(1, Ordering::SeqCst) + 1 > self.refusal_budget.load(Ordering::SeqCst) {
+                        self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                        self.halt_fatal(format!(
+                            "the CRM refused more than {} requests in this run (last: {code}: {message}); stopped before spending the portal's quota on errors — state is saved",
+                            self.refusal_budget.load(Ordering::SeqCst)
+                        ));
+                        continue;
+                    }
+                    if let Some(p) = parent.filter(|p| splits[*p].0 == code && splits[*p].1 == message) {
+                        splits[p].2 += 1;
+                        if splits[p].2 == 2 {
+                            self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                            self.halt_misconfigured(format!(
+                                "the CRM refused both halves of a batch with the same error ({code}: {message}): it is about the request, not a record — check the destination's `fields` (`healthscore sync --setup` creates HubSpot's properties)"
+                            ));
+                            continue;
+                        }
+                    }
+                    if b.len() == 1 {
+                        self.reject(&b[0], code, message, None);
+                        continue;
+                    }
+                    splits.push((code, message, 0));
+                    let id = splits.len() - 1;
                     let mut left = b;
                     let right = left.split_off(left.len() / 2);
-                    work.push(right);
-                    work.push(left);
+                    work.push((right, Some(id)));
+                    work.push((left, Some(id)));
                 }
                 Outcome::Transient { why, .. } => {
                     if !self.stop.load(Ordering::SeqCst) {
@@ -542,13 +689,22 @@ impl Shared {
                     self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
                     self.halt_fatal(m);
                 }
+                Outcome::RequestError(m) => {
+                    self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                    self.halt_misconfigured(m);
+                }
                 Outcome::Reauth => unreachable!("exchange handles reauth"),
             }
         }
     }
 
+    fn halt_misconfigured(&self, m: String) {
+        self.misconfigured.lock().unwrap().get_or_insert(m);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
     pub(crate) fn reject(&self, r: &Record, code: String, message: String, field: Option<String>) {
-        self.rejections.lock().unwrap().push(Rejection { account_id: r.account_id.clone(), key: r.key.clone(), code, field, message });
+        self.rejections.lock().unwrap().push(Rejection { account_id: r.account_id.clone(), key: r.key.clone(), code, field, message, quarantined: false, values: r.texts() });
     }
 
     fn halt_fatal(&self, m: String) {
@@ -570,52 +726,65 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client> {
 pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Record>, unchanged: usize) -> Result<Report> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let s = &b.settings;
-    let store = state::Store::new(out.root.child(&format!("_sync/{}/", s.name)), &out.run_id);
-    let shared = Arc::new(Shared {
-        built: b.clone(),
-        client: client(s.timeout)?,
-        limit: RateLimit::new(s.rate.0, s.rate.1),
-        store,
-        stop: AtomicBool::new(false),
-        daily: Default::default(),
-        fatal: Default::default(),
-        rejections: Default::default(),
-        requests: AtomicUsize::new(0),
-        retried: AtomicUsize::new(0),
-        acked: AtomicUsize::new(0),
-        undelivered: AtomicUsize::new(0),
-    });
+    let shared = Shared::new(b, out)?;
     for (r, first) in &src.duplicate_keys {
         shared.reject(r, "DUPLICATE_KEY".into(), format!("`{}` {} is also the key of account {first}; only the first is sent", s.key_column, r.key), None);
     }
     let n_send = send.len();
-    let mut st = shared.store.load().await?;
+    let mut st = shared.store.load(&b.identity()).await?;
+    let mut quarantined = Vec::new();
+    for r in &src.records {
+        let values = r.texts();
+        if let Some(f) = st.quarantined(&r.key, &values, s.quarantine_after) {
+            quarantined.push(Rejection {
+                account_id: r.account_id.clone(),
+                key: r.key.clone(),
+                code: f.code.clone(),
+                field: None,
+                message: format!(
+                    "quarantined: rejected with `{}` in {} runs in a row ({}); not sent again until its values change or `sync --full-resync`",
+                    f.code, f.runs, f.message
+                ),
+                quarantined: true,
+                values,
+            });
+        }
+    }
     let bulk = b.raw.kind == "salesforce" && b.raw.bulk_threshold.is_some_and(|t| n_send > t);
     if bulk {
         salesforce::bulk::run(&shared, &b.raw, &mut st, send).await?;
     } else {
         let batches: Vec<Vec<Record>> = send.chunks(s.batch_size.min(b.dest.max_batch())).map(|c| c.to_vec()).collect();
+        shared.refusal_budget.store((batches.len() / 20).max(25), Ordering::SeqCst);
         futures::stream::iter(batches.into_iter().map(|batch| shared.clone().send(batch)))
             .buffer_unordered(s.concurrency)
             .collect::<Vec<()>>()
             .await;
     }
+    let mut rejections = std::mem::take(&mut *shared.rejections.lock().unwrap());
+    let failed: Vec<(String, String, String, Values)> = rejections.iter().map(|r| (r.key.clone(), r.code.clone(), r.message.clone(), r.values.clone())).collect();
+    st.note_failures(&failed, &shared.acked_keys.lock().unwrap());
     shared.store.finish(&mut st).await?;
-    let rejections = std::mem::take(&mut *shared.rejections.lock().unwrap());
+    let n_quarantined = quarantined.len();
+    rejections.extend(quarantined);
     let daily = shared.daily.lock().unwrap().clone();
     let fatal = shared.fatal.lock().unwrap().clone();
+    let misconfigured = shared.misconfigured.lock().unwrap().clone();
     let counts = Counts {
         records: src.records.len() + src.duplicate_keys.len(),
         unchanged,
         sent: n_send,
         acknowledged: shared.acked.load(Ordering::SeqCst),
-        rejected: rejections.len(),
+        rejected: rejections.len() - n_quarantined,
         retried: shared.retried.load(Ordering::SeqCst),
         requests: shared.requests.load(Ordering::SeqCst),
         not_delivered: shared.undelivered.load(Ordering::SeqCst),
         skipped_no_key: src.skipped_no_key,
+        quarantined: n_quarantined,
     };
-    let status = if fatal.is_some() {
+    let status = if misconfigured.is_some() {
+        "misconfigured"
+    } else if fatal.is_some() {
         "failed"
     } else if daily.is_some() {
         "daily_limit"
@@ -632,6 +801,7 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
         rejections,
         daily_limit: daily,
         fatal,
+        misconfigured,
         started_at,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         status: status.to_string(),
@@ -732,7 +902,7 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
             let lines = match b.raw.kind.as_str() {
                 "hubspot" => {
                     let h = hubspot::HubSpot::new(&b.raw).map_err(Error::Config)?;
-                    hubspot::setup(&h, &c, token.expose(), &base, &b.settings.fields).await?
+                    hubspot::setup(&h, &*Shared::new(b, out)?, &b.settings.fields).await?
                 }
                 _ => {
                     let s = salesforce::Salesforce::new(&b.raw).map_err(Error::Config)?;
@@ -748,10 +918,13 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
     for b in &built {
         let src = records(&batches, &b.settings, as_of);
         let store = state::Store::new(out.root.child(&format!("_sync/{}/", b.settings.name)), &out.run_id);
-        let st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load().await? };
+        if opts.full_resync && !opts.dry_run {
+            store.reset().await?;
+        }
+        let st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load(&b.identity()).await? };
         let empty = state::State::default();
         let tier_property = b.settings.fields.iter().find(|(c, _)| c == "tier").map(|(_, p)| p.clone());
-        let (plan, send) = plan(&b.settings.name, &src, if opts.full_resync { &empty } else { &st }, tier_property.as_deref());
+        let (plan, send) = plan(&b.settings.name, &src, if opts.full_resync { &empty } else { &st }, tier_property.as_deref(), b.settings.quarantine_after);
         let known = src.records.iter().filter(|r| st.records.contains_key(&r.key)).count();
         if !opts.force && !opts.dry_run && known > 0 {
             let share = plan.tier_changes as f64 / known as f64;
@@ -789,7 +962,7 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
             r.counts.retried,
             if r.counts.not_delivered > 0 { format!(", {} not delivered", r.counts.not_delivered) } else { String::new() }
         ));
-        let stop = r.daily_limit.is_some() || r.fatal.is_some();
+        let stop = r.daily_limit.is_some() || r.fatal.is_some() || r.misconfigured.is_some();
         reports.push(r);
         if stop {
             break;
@@ -833,7 +1006,7 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
         Field::new("finished_at", DataType::Utf8, false),
         Field::new("status", DataType::Utf8, false),
     ];
-    let names = ["records", "unchanged", "sent", "acknowledged", "rejected", "retried", "requests", "not_delivered", "skipped_no_key"];
+    let names = ["records", "unchanged", "sent", "acknowledged", "rejected", "retried", "requests", "not_delivered", "skipped_no_key", "quarantined"];
     fields.extend(names.iter().map(|n| Field::new(*n, DataType::UInt64, false)));
     fields.push(Field::new("message", DataType::Utf8, true));
     let mut cols = vec![
@@ -855,8 +1028,9 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
         c(|c| c.requests),
         c(|c| c.not_delivered),
         c(|c| c.skipped_no_key),
+        c(|c| c.quarantined),
     ]);
-    cols.push(Arc::new(StringArray::from(reports.iter().map(|r| r.daily_limit.clone().or(r.fatal.clone())).collect::<Vec<_>>())));
+    cols.push(Arc::new(StringArray::from(reports.iter().map(|r| r.misconfigured.clone().or(r.daily_limit.clone()).or(r.fatal.clone())).collect::<Vec<_>>())));
     let schema = Arc::new(Schema::new(fields));
     let log = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::other("sync_log", e))?;
     let mut staged = vec![out.stage("sync_log", &part, &schema, &[log]).await?];
@@ -871,6 +1045,7 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
             Field::new("code", DataType::Utf8, false),
             Field::new("field", DataType::Utf8, true),
             Field::new("message", DataType::Utf8, false),
+            Field::new("quarantined", DataType::Boolean, false),
         ]));
         let m = rej.len();
         let batch = RecordBatch::try_new(
@@ -884,6 +1059,7 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
                 s(rej.iter().map(|(_, r)| r.code.clone()).collect()),
                 Arc::new(StringArray::from(rej.iter().map(|(_, r)| r.field.clone()).collect::<Vec<_>>())),
                 s(rej.iter().map(|(_, r)| r.message.clone()).collect()),
+                Arc::new(arrow::array::BooleanArray::from(rej.iter().map(|(_, r)| r.quarantined).collect::<Vec<_>>())),
             ],
         )
         .map_err(|e| Error::other("sync_rejections", e))?;
@@ -892,8 +1068,12 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
     out.publish(staged).await
 }
 
-/// The exit an outcome deserves: daily limit 4, undelivered or fatal 1, rejections 3.
+/// The exit an outcome deserves: a wrong setup 2, daily limit 4, undelivered
+/// or fatal 1, rejections 3.
 pub fn verdict(reports: &[Report]) -> Result<()> {
+    if let Some(r) = reports.iter().find(|r| r.misconfigured.is_some()) {
+        return Err(Error::Usage(format!("destination `{}`: {}; state is saved", r.destination, r.misconfigured.clone().unwrap_or_default())));
+    }
     if let Some(r) = reports.iter().find(|r| r.daily_limit.is_some()) {
         return Err(Error::DailyLimit(format!(
             "destination `{}`: {}; state is saved, {} records wait for the next run",

@@ -21,9 +21,49 @@ pub type Values = BTreeMap<String, String>;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
+    /// Whom the acknowledgements came from (kind, base URL, object type):
+    /// a state recorded for another portal or org is never applied.
+    #[serde(default)]
+    pub identity: Option<String>,
     pub records: BTreeMap<String, Values>,
     /// A Salesforce Bulk API job uploaded but not yet read back.
     pub bulk_job: Option<BulkJob>,
+    /// Records the CRM keeps rejecting: key → the failure, for quarantine.
+    #[serde(default)]
+    pub failures: BTreeMap<String, Failure>,
+}
+
+/// A record's run of rejections with one same code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+    /// Runs in a row that rejected it with `code`.
+    pub runs: u32,
+    /// The values those runs sent: new values end the quarantine.
+    pub values: Values,
+}
+
+impl State {
+    /// Whether `key` is quarantined for these `values` after `after` runs.
+    pub fn quarantined(&self, key: &str, values: &Values, after: u32) -> Option<&Failure> {
+        self.failures.get(key).filter(|f| after > 0 && f.runs >= after && f.values == *values)
+    }
+
+    /// Counts this run's rejections (a same code extends the run, another
+    /// starts one) and forgets the failures of what was acknowledged.
+    pub fn note_failures(&mut self, rejected: &[(String, String, String, Values)], acked: &[String]) {
+        for (key, code, message, values) in rejected {
+            let runs = match self.failures.get(key) {
+                Some(f) if f.code == *code => f.runs + 1,
+                _ => 1,
+            };
+            self.failures.insert(key.clone(), Failure { code: code.clone(), message: message.clone(), runs, values: values.clone() });
+        }
+        for k in acked {
+            self.failures.remove(k);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,11 +88,31 @@ impl Store {
     }
 
     /// Loads `state.json` with every leftover ack folded in, and saves that.
-    pub async fn load(&self) -> Result<State> {
-        let mut state: State = match self.dir.child("state.json").get().await? {
-            Some(b) => serde_json::from_slice(&b).map_err(|e| Error::other(format!("reading `{}/state.json`", self.dir.location), e))?,
+    /// A state recorded for another destination `identity` (the base URL or
+    /// object type changed) is set aside: the run starts fresh rather than
+    /// skip records the new portal never received. A state file that cannot
+    /// be read is an error naming it and the way out (`--full-resync`).
+    pub async fn load(&self, identity: &str) -> Result<State> {
+        let file = self.dir.child("state.json");
+        let mut state: State = match file.get().await? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::Usage(format!(
+                    "the sync state `{}` is not readable ({e}): it was truncated or edited; run `healthscore sync --full-resync` to send every record again and write a fresh state",
+                    file.location
+                ))
+            })?,
             None => State::default(),
         };
+        if let Some(old) = state.identity.as_deref().filter(|old| *old != identity) {
+            tracing::warn!("the sync state `{}` was recorded for `{old}`; the destination is now `{identity}`: starting fresh", file.location);
+            if let Some(b) = file.get().await? {
+                self.dir.child("state.previous.json").put(b).await?;
+            }
+            self.clear_acks().await?;
+            state = State { identity: Some(identity.to_string()), ..State::default() };
+            self.save(&state).await?;
+        }
+        state.identity = Some(identity.to_string());
         let acks = self.fold_acks(&mut state).await?;
         if acks > 0 {
             tracing::info!("folded {acks} acknowledged batches left by an interrupted run into the sync state");
@@ -93,6 +153,12 @@ impl Store {
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
         let body = serde_json::to_vec(acked).map_err(|e| Error::other("ack", e))?;
         self.dir.child(&format!("acks/{}-{n:06}.json", self.run_id)).put(Bytes::from(body)).await
+    }
+
+    /// `--full-resync`: forget every acknowledgement (a corrupt state too).
+    pub async fn reset(&self) -> Result<()> {
+        self.dir.child("state.json").delete().await?;
+        self.clear_acks().await
     }
 
     pub async fn save(&self, state: &State) -> Result<()> {

@@ -50,6 +50,17 @@ pub struct Crm {
     pub groups: HashSet<String>,
     pub created_properties: Vec<String>,
     pub delay: Duration,
+    /// HubSpot: ids applied but left out of the answer's `results`.
+    pub omit_from_results: HashSet<String>,
+    /// HubSpot: every answer carries an error for an id no input has.
+    pub unmatched_error: bool,
+    /// HubSpot: the definitions `--setup` created or changed.
+    pub property_defs: HashMap<String, Value>,
+    /// HubSpot: a rolling limit of (requests, interval) on writes, told in
+    /// `X-HubSpot-RateLimit-*` headers and enforced with 429s (no Retry-After).
+    pub rolling: Option<(usize, Duration)>,
+    pub rolling_starts: VecDeque<std::time::Instant>,
+    pub daily_left: Option<u64>,
     // Salesforce
     pub client_id: String,
     pub client_secret: String,
@@ -124,12 +135,66 @@ async fn fault(crm: &Shared, salesforce: bool) -> Option<Response> {
 // ---- HubSpot ------------------------------------------------------------------
 
 async fn hs_batch(State(crm): State<Shared>, Path((_obj, op)): Path<(String, String)>, h: HeaderMap, body: Bytes) -> Response {
+    hs_write(crm, "v3", &op, h, body).await
+}
+
+async fn hs_batch_dated(State(crm): State<Shared>, Path((version, _obj, op)): Path<(String, String, String)>, h: HeaderMap, body: Bytes) -> Response {
+    hs_write(crm, &version, &op, h, body).await
+}
+
+/// `batch/update` and `batch/upsert` as HubSpot answers them: `results`
+/// with every record written, partial failures in `errors` with
+/// `numErrors` — under 207 for v3 and 2026-03, under 200 for 2026-09 (that
+/// version declares no 207).
+async fn hs_write(crm: Shared, version: &str, op: &str, h: HeaderMap, body: Bytes) -> Response {
     if !authorized(&h, &crm.lock().unwrap().token) {
         return err(401, json!({"status": "error", "category": "INVALID_AUTHENTICATION", "message": "Authentication credentials not found."}));
     }
     if let Some(r) = fault(&crm, false).await {
         return r;
     }
+    let limits = rolling_limit(&crm);
+    if let Some((headers, false)) = &limits {
+        let mut c = crm.lock().unwrap();
+        c.log.push((429, vec![]));
+        drop(c);
+        let mut r = err(429, json!({"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}));
+        r.headers_mut().extend(headers.clone());
+        return r;
+    }
+    let mut r = hs_apply(&crm, version, op, body);
+    if let Some((headers, _)) = limits {
+        r.headers_mut().extend(headers);
+    }
+    r
+}
+
+/// The rolling limit's headers for this request, and whether it may pass.
+fn rolling_limit(crm: &Shared) -> Option<(axum::http::HeaderMap, bool)> {
+    let mut c = crm.lock().unwrap();
+    let (max, interval) = c.rolling?;
+    let now = std::time::Instant::now();
+    while c.rolling_starts.front().is_some_and(|t| now.duration_since(*t) >= interval) {
+        c.rolling_starts.pop_front();
+    }
+    let pass = c.rolling_starts.len() < max;
+    if pass {
+        c.rolling_starts.push_back(now);
+        if let Some(d) = c.daily_left.as_mut() {
+            *d = d.saturating_sub(1);
+        }
+    }
+    let mut h = axum::http::HeaderMap::new();
+    h.insert("x-hubspot-ratelimit-max", max.to_string().parse().unwrap());
+    h.insert("x-hubspot-ratelimit-remaining", (max - c.rolling_starts.len()).to_string().parse().unwrap());
+    h.insert("x-hubspot-ratelimit-interval-milliseconds", interval.as_millis().to_string().parse().unwrap());
+    if let Some(d) = c.daily_left {
+        h.insert("x-hubspot-ratelimit-daily-remaining", d.to_string().parse().unwrap());
+    }
+    Some((h, pass))
+}
+
+fn hs_apply(crm: &Shared, version: &str, op: &str, body: Bytes) -> Response {
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return err(400, json!({"status": "error", "category": "VALIDATION_ERROR", "message": format!("invalid JSON: {e}")})),
@@ -155,7 +220,9 @@ async fn hs_batch(State(crm): State<Shared>, Path((_obj, op)): Path<(String, Str
                 return bad(&mut c, ids, format!("Property values were not valid: {k} must be sent as a string"));
             }
             if !c.properties.contains(&k) {
-                return bad(&mut c, ids, format!("Property \"{k}\" does not exist"));
+                // HubSpot's own shape: the list of invalid properties inside the message
+                let detail = json!([{"isValid": false, "message": format!("Property \"{k}\" does not exist"), "error": "PROPERTY_DOESNT_EXIST", "name": k, "localizedErrorMessage": format!("Property \"{k}\" does not exist")}]);
+                return bad(&mut c, ids, format!("Property values were not valid: {detail}"));
             }
         }
     }
@@ -163,20 +230,37 @@ async fn hs_batch(State(crm): State<Shared>, Path((_obj, op)): Path<(String, Str
         return bad(&mut c, ids.clone(), format!("Property values were not valid: record {p} has an invalid option"));
     }
     let mut errors = Vec::new();
+    let mut results = Vec::new();
     for (i, id) in inputs.iter().zip(&ids) {
         let known = c.records.contains_key(id);
         if !known && op != "upsert" {
             errors.push(json!({"status": "error", "category": "OBJECT_NOT_FOUND", "message": format!("Could not get some COMPANY objects, they may be deleted or not exist. Check that ids are valid."), "context": {"ids": [id]}}));
             continue;
         }
-        let props: BTreeMap<String, String> = i["properties"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
-        c.records.entry(id.clone()).or_default().extend(props);
+        let mut props: BTreeMap<String, String> = i["properties"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+        c.records.entry(id.clone()).or_default().extend(props.clone());
         *c.applied.entry(id.clone()).or_default() += 1;
+        if c.omit_from_results.contains(id) {
+            continue;
+        }
+        if let Some(p) = i["idProperty"].as_str() {
+            props.insert(p.to_string(), id.clone());
+        }
+        props.insert("hs_object_id".into(), id.clone());
+        results.push(json!({"id": id, "properties": props, "createdAt": "2026-01-05T10:00:00Z", "updatedAt": "2026-11-01T06:00:00Z", "archived": false}));
     }
-    let status = if errors.is_empty() { 200 } else { 207 };
+    if c.unmatched_error {
+        errors.push(json!({"status": "error", "category": "VALIDATION_ERROR", "message": "something about record 999", "context": {"ids": ["999"]}}));
+    }
+    let partial = if version >= "2026-09" { 200 } else { 207 };
+    let status = if errors.is_empty() { 200 } else { partial };
     c.log.push((status, ids));
-    let results: Vec<Value> = vec![];
-    err(status, json!({"status": "COMPLETE", "results": results, "numErrors": errors.len(), "errors": errors}))
+    let mut answer = json!({"status": "COMPLETE", "results": results, "startedAt": "2026-11-01T06:00:00Z", "completedAt": "2026-11-01T06:00:01Z"});
+    if !errors.is_empty() {
+        answer["numErrors"] = json!(errors.len());
+        answer["errors"] = json!(errors);
+    }
+    err(status, answer)
 }
 
 async fn hs_list(State(crm): State<Shared>, h: HeaderMap) -> Response {
@@ -187,20 +271,51 @@ async fn hs_list(State(crm): State<Shared>, h: HeaderMap) -> Response {
 }
 
 async fn hs_group_get(State(crm): State<Shared>, Path((_o, g)): Path<(String, String)>) -> Response {
+    if let Some(r) = fault(&crm, false).await {
+        return r;
+    }
     if crm.lock().unwrap().groups.contains(&g) { err(200, json!({"name": g})) } else { err(404, json!({"status": "error"})) }
 }
 
 async fn hs_group_post(State(crm): State<Shared>, Path(_o): Path<String>, axum::Json(v): axum::Json<Value>) -> Response {
+    if let Some(r) = fault(&crm, false).await {
+        return r;
+    }
     crm.lock().unwrap().groups.insert(v["name"].as_str().unwrap().to_string());
     err(201, v)
 }
 
 async fn hs_prop_get(State(crm): State<Shared>, Path((_o, p)): Path<(String, String)>) -> Response {
-    if crm.lock().unwrap().properties.contains(&p) { err(200, json!({"name": p, "type": "string"})) } else { err(404, json!({"status": "error"})) }
+    if let Some(r) = fault(&crm, false).await {
+        return r;
+    }
+    let c = crm.lock().unwrap();
+    match (c.properties.contains(&p), c.property_defs.get(&p)) {
+        (true, Some(def)) => err(200, def.clone()),
+        (true, None) => err(200, json!({"name": p, "type": "string", "fieldType": "text"})),
+        _ => err(404, json!({"status": "error", "category": "OBJECT_NOT_FOUND"})),
+    }
+}
+
+async fn hs_prop_patch(State(crm): State<Shared>, Path((_o, p)): Path<(String, String)>, axum::Json(v): axum::Json<Value>) -> Response {
+    if let Some(r) = fault(&crm, false).await {
+        return r;
+    }
+    let mut c = crm.lock().unwrap();
+    let Some(def) = c.property_defs.get_mut(&p) else { return err(404, json!({"status": "error"})) };
+    for (k, val) in v.as_object().cloned().unwrap_or_default() {
+        def[k] = val;
+    }
+    let def = def.clone();
+    err(200, def)
 }
 
 async fn hs_prop_post(State(crm): State<Shared>, Path(_o): Path<String>, axum::Json(v): axum::Json<Value>) -> Response {
+    if let Some(r) = fault(&crm, false).await {
+        return r;
+    }
     let mut c = crm.lock().unwrap();
+    c.property_defs.insert(v["name"].as_str().unwrap_or("").to_string(), v.clone());
     let name = v["name"].as_str().unwrap().to_string();
     if !c.groups.contains(v["groupName"].as_str().unwrap_or("")) {
         return err(400, json!({"message": "group does not exist"}));
@@ -219,10 +334,12 @@ pub fn hubspot(token: &str, ids: &[String], properties: &[&str]) -> Server {
     }));
     let app = Router::new()
         .route("/crm/v3/objects/{obj}/batch/{op}", post(hs_batch))
+        .route("/crm/objects/{version}/{obj}/batch/{op}", post(hs_batch_dated))
+        .route("/crm/objects/{version}/{obj}", get(hs_list))
         .route("/crm/v3/objects/{obj}", get(hs_list))
         .route("/crm/v3/properties/{obj}/groups/{g}", get(hs_group_get))
         .route("/crm/v3/properties/{obj}/groups", post(hs_group_post))
-        .route("/crm/v3/properties/{obj}/{p}", get(hs_prop_get))
+        .route("/crm/v3/properties/{obj}/{p}", get(hs_prop_get).patch(hs_prop_patch))
         .route("/crm/v3/properties/{obj}", post(hs_prop_post))
         .with_state(crm.clone());
     start(app, crm)

@@ -174,7 +174,7 @@ fn a_daily_limit_stops_cleanly_and_the_next_run_resumes() {
     let holder = std::sync::OnceLock::new();
     let s = scored("hs-daily", &|| {
         let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
-        hubspot_yaml(&srv.url, "    concurrency: 1\n")
+        hubspot_yaml(&srv.url, "    concurrency: 2\n    rate_limit: { requests: 100000, per_seconds: 1 }\n")
     });
     let server = holder.get().unwrap();
     {
@@ -326,14 +326,41 @@ fn setup_creates_the_fields_once() {
         hubspot_yaml(&srv.url, "")
     });
     let server = holder.get().unwrap();
+    // a busy portal: setup meets the same 429s and 5xx as the batches, and waits them out
+    server.crm.lock().unwrap().script = [Fault::Throttle(Some(0.2)), Fault::Server(503), Fault::Pass, Fault::Throttle(None)].into_iter().collect();
     let r = sync(&s, &["--setup"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let created = server.crm.lock().unwrap().created_properties.clone();
     assert_eq!(created.len(), 5, "{created:?}");
     assert!(created.contains(&"health_tier:enumeration".to_string()) && created.contains(&"health_score:number".to_string()));
+    // what HubSpot's PropertyCreate and OptionInput require
+    let defs = server.crm.lock().unwrap().property_defs.clone();
+    let types = ["string", "number", "date", "datetime", "enumeration", "bool"];
+    let field_types = ["textarea", "text", "date", "file", "number", "select", "radio", "checkbox", "booleancheckbox", "calculation_equation", "html", "phonenumber"];
+    for (name, d) in &defs {
+        for k in ["name", "label", "groupName", "type", "fieldType"] {
+            assert!(d[k].is_string(), "{name}: `{k}` missing: {d}");
+        }
+        assert!(types.contains(&d["type"].as_str().unwrap()) && field_types.contains(&d["fieldType"].as_str().unwrap()), "{name}: {d}");
+        for o in d["options"].as_array().into_iter().flatten() {
+            assert!(o["label"].is_string() && o["value"].is_string() && o["hidden"].is_boolean() && o["displayOrder"].is_number(), "{name}: option {o}");
+        }
+    }
+    let tier = &defs["health_tier"];
+    assert_eq!((tier["type"].as_str(), tier["fieldType"].as_str()), (Some("enumeration"), Some("select")));
+    let values: Vec<&str> = tier["options"].as_array().unwrap().iter().map(|o| o["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["red", "yellow", "green"]);
     let r = sync(&s, &["--setup"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(server.crm.lock().unwrap().created_properties.len(), 5, "setup is idempotent");
+    assert!(!r.all().contains("change it in HubSpot"), "{}", r.all());
+    // an option someone removed in HubSpot is added back
+    server.crm.lock().unwrap().property_defs.get_mut("health_tier").unwrap()["options"].as_array_mut().unwrap().retain(|o| o["value"] != "green");
+    let r = sync(&s, &["--setup"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("added the options green"), "{}", r.all());
+    let tier = server.crm.lock().unwrap().property_defs["health_tier"].clone();
+    assert_eq!(tier["options"].as_array().unwrap().len(), 3);
 }
 
 #[test]
@@ -439,4 +466,234 @@ fn salesforce_bulk_api_for_large_runs() {
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.dir.join("out/_sync/salesforce-accounts/state.json")).unwrap()).unwrap();
     assert!(state["bulk_job"].is_null(), "a finished job is cleared from the state");
     assert_eq!(state["records"].as_object().unwrap().len(), all.len() - 1);
+}
+
+fn state_keys(s: &Setup) -> HashSet<String> {
+    let p = s.dir.join("out/_sync/hubspot-companies/state.json");
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    state["records"].as_object().unwrap().keys().cloned().collect()
+}
+
+/// HubSpot's dated API 2026-09 declares no 207: record errors arrive inside
+/// a 200 with `errors` and `numErrors`. None of those records may count as
+/// delivered; they are rejections, and the next run sends them again.
+#[test]
+fn hubspot_2026_09_errors_inside_a_200_are_rejections_never_acknowledged() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-2026-09", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "    api_version: \"2026-09\"\n")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    let missing: HashSet<String> = all.iter().skip(5).take(4).cloned().collect();
+    server.crm.lock().unwrap().records = all.iter().filter(|i| !missing.contains(*i)).map(|i| (i.clone(), BTreeMap::new())).collect();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 3, "rejections exit 3: {}", r.all());
+    {
+        let c = server.crm.lock().unwrap();
+        assert!(c.log.iter().all(|(st, _)| *st == 200), "2026-09 answers every batch 200");
+    }
+    assert_crm_holds_scores(server, &s, &missing);
+    let acked = state_keys(&s);
+    assert!(acked.is_disjoint(&missing), "a record HubSpot reported an error for was acknowledged");
+    assert_eq!(acked.len(), all.len() - missing.len());
+    let rej = read_parquet(&std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().next().unwrap().unwrap().path().join("part-0.parquet"));
+    let keys: HashSet<String> = healthscore::model::frame::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
+    assert_eq!(keys, missing);
+    // the next run sends exactly those again
+    server.crm.lock().unwrap().log.clear();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert_eq!(sent_ids(server).into_iter().collect::<HashSet<_>>(), missing);
+}
+
+/// An error that names no record of the batch leaves the whole batch
+/// unknown: nothing of it is acknowledged until a split batch is confirmed.
+#[test]
+fn an_error_matching_no_record_acknowledges_nothing_of_its_batch() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-unmatched", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "    concurrency: 2\n    rate_limit: { requests: 100000, per_seconds: 1 }\n")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    server.crm.lock().unwrap().unmatched_error = true;
+    // every answer carries the phantom error: the batch is split, both
+    // halves come back with the same error, so it is about the request and
+    // the run stops (exit 2) — and nothing of any batch is acknowledged
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("both halves"), "{}", r.stderr);
+    // a storm would be 2N − 1 requests for each of the 15 batches (about 3,000)
+    assert!(server.crm.lock().unwrap().log.len() <= 20, "bisection must stop early: {} requests", server.crm.lock().unwrap().log.len());
+    let state = s.dir.join("out/_sync/hubspot-companies/state.json");
+    let acked: usize = std::fs::read_to_string(&state).ok().map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap()["records"].as_object().unwrap().len()).unwrap_or(0);
+    assert_eq!(acked, 0, "records acknowledged although HubSpot's answer named an error it could not be matched to");
+    // once the CRM answers cleanly, everything lands and is acknowledged
+    server.crm.lock().unwrap().unmatched_error = false;
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(state_keys(&s).len(), ids(&s).len());
+}
+
+/// A record the answer leaves out of `results` (and of `errors`) was not
+/// shown written: it is not acknowledged, the run says it was not
+/// delivered, and the next run sends it again.
+#[test]
+fn a_record_absent_from_results_is_not_acknowledged() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-absent", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "    api_version: \"2026-03\"\n")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    server.crm.lock().unwrap().records = all.iter().map(|i| (i.clone(), BTreeMap::new())).collect();
+    let left_out: HashSet<String> = all.iter().take(2).cloned().collect();
+    server.crm.lock().unwrap().omit_from_results = left_out.clone();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 1, "not delivered: {}", r.all());
+    assert!(r.all().contains("2 not delivered") || r.all().contains("2 records were not delivered"), "{}", r.all());
+    assert!(state_keys(&s).is_disjoint(&left_out));
+    server.crm.lock().unwrap().omit_from_results.clear();
+    server.crm.lock().unwrap().log.clear();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(sent_ids(server).into_iter().collect::<HashSet<_>>(), left_out);
+}
+
+/// A property that does not exist fails every record: one refused request
+/// per batch in flight, then the run stops with exit 2 naming the property
+/// and the fix — no bisection into a storm of 400s.
+#[test]
+fn a_missing_property_stops_the_run_instead_of_bisecting_it() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-no-property", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], &HS_PROPS[..4]));
+        hubspot_yaml(&srv.url, "    concurrency: 4\n")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("`health_action`") && r.stderr.contains("sync --setup"), "{}", r.stderr);
+    let c = server.crm.lock().unwrap();
+    assert!(c.log.len() <= 4, "{} requests: at most one per batch in flight", c.log.len());
+    assert!(c.log.iter().all(|(st, _)| *st == 400));
+    drop(c);
+    assert!(!s.dir.join("out/_sync/hubspot-companies/state.json").exists() || state_keys(&s).is_empty());
+}
+
+/// State you cannot lose or misapply: a truncated state file is a clear
+/// error naming it and `--full-resync`, which recovers; a destination pointed
+/// at another portal starts fresh instead of sending nothing.
+#[test]
+fn a_truncated_state_is_named_and_a_changed_base_url_starts_fresh() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-state", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    assert_eq!(sync(&s, &[]).code, 0);
+    let state = s.dir.join("out/_sync/hubspot-companies/state.json");
+    let text = std::fs::read(&state).unwrap();
+    std::fs::write(&state, &text[..text.len() / 2]).unwrap();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("state.json") && r.stderr.contains("--full-resync") && !r.stderr.contains("panicked"), "{}", r.stderr);
+    let r = sync(&s, &["--full-resync"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(state_keys(&s).len(), ids(&s).len());
+
+    // the same destination name, another portal: everything goes to the new one
+    let other = crm::hubspot(TOKEN, &ids(&s), HS_PROPS);
+    let yaml = std::fs::read_to_string(&s.cfg).unwrap().replace(&server.url, &other.url);
+    std::fs::write(&s.cfg, yaml).unwrap();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(sent_ids(&other).len(), ids(&s).len(), "a state recorded for another portal must not be applied");
+    assert_crm_holds_scores(&other, &s, &HashSet::new());
+    assert!(s.dir.join("out/_sync/hubspot-companies/state.previous.json").exists());
+}
+
+/// A record the CRM deleted fails every run: after `quarantine_after` runs
+/// with the same code it is set aside — not sent, reported with
+/// `quarantined = true` — and a run whose only rejections are quarantined
+/// exits 0. New values for it end the quarantine.
+#[test]
+fn a_deleted_record_is_quarantined_after_three_failing_runs() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-quarantine", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    let deleted: HashSet<String> = all.iter().take(2).cloned().collect();
+    server.crm.lock().unwrap().records = all.iter().filter(|i| !deleted.contains(*i)).map(|i| (i.clone(), BTreeMap::new())).collect();
+    for run in 1..=3 {
+        let r = sync(&s, &[]);
+        assert_eq!(r.code, 3, "run {run}: {}", r.all());
+    }
+    server.crm.lock().unwrap().log.clear();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "only quarantined rejections: {}", r.all());
+    assert!(sent_ids(server).is_empty(), "quarantined records are not sent");
+    let newest = std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().flatten().map(|e| e.path()).max().unwrap();
+    let rej = read_parquet(&newest.join("part-0.parquet"));
+    let keys: HashSet<String> = healthscore::model::frame::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
+    assert_eq!(keys, deleted);
+    let q = rej[0].column_by_name("quarantined").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().clone();
+    assert!((0..q.len()).all(|i| q.value(i)));
+    let codes = healthscore::model::frame::strings(&rej[0], "code").unwrap();
+    assert!(codes.iter().all(|c| c.as_deref() == Some("OBJECT_NOT_FOUND")), "{codes:?}");
+    // --full-resync tries them again
+    let r = sync(&s, &["--full-resync"]);
+    assert_eq!(r.code, 3, "{}", r.all());
+}
+
+/// With four workers and no client-side limit worth the name, HubSpot's
+/// rate-limit headers slow every worker before the interval runs out: fewer
+/// than 5 % of requests meet a 429, and everything lands. A daily budget
+/// inside `daily_reserve` stops the run cleanly, exit 4.
+#[test]
+fn rate_limit_headers_keep_429s_under_five_percent() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-headers", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "    concurrency: 4\n    batch_size: 20\n    rate_limit: { requests: 1000, per_seconds: 1 }\n")
+    });
+    let server = holder.get().unwrap();
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+        c.rolling = Some((12, std::time::Duration::from_millis(300)));
+    }
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &HashSet::new());
+    let c = server.crm.lock().unwrap();
+    let throttled = c.log.iter().filter(|(st, _)| *st == 429).count();
+    let total = c.log.len();
+    assert!(total > 50, "{total} requests");
+    assert!((throttled as f64) < 0.05 * total as f64, "{throttled} of {total} requests met a 429");
+    drop(c);
+
+    // the daily reserve: stop before the portal's quota is spent
+    let yaml = std::fs::read_to_string(&s.cfg).unwrap().replace("    concurrency: 4\n", "    concurrency: 4\n    daily_reserve: 1000\n");
+    std::fs::write(&s.cfg, yaml).unwrap();
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.daily_left = Some(1010);
+        c.log.clear();
+    }
+    let r = sync(&s, &["--full-resync"]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert!(r.stderr.contains("daily_reserve"), "{}", r.stderr);
+    let sent = server.crm.lock().unwrap().log.len();
+    assert!(sent <= 10 + 4, "{sent} requests sent past the reserve");
 }

@@ -2,6 +2,12 @@
 //! shared driver — request bodies, reading 200/207/4xx/429 answers, the
 //! healthcheck and `--setup` of the property group and custom properties.
 //!
+//! A record counts as written only when the answer's `results` show it:
+//! every 2xx body is read (the dated API `2026-09` reports record errors
+//! inside a 200), errors are matched to records by `context.ids` or the
+//! `objectWriteTraceId` each input carries, and a record the answer does not
+//! mention is never acknowledged.
+//!
 //! Every property value is sent as a JSON string (a cleared value is `""`,
 //! never `null`). Records matched by record id use `batch/update`; by a
 //! unique property `batch/update` with `idProperty`, or `batch/upsert` when
@@ -66,8 +72,86 @@ impl HubSpot {
     }
 }
 
+/// The property a 400 says does not exist (`PROPERTY_DOESNT_EXIST`, or the
+/// message `Property "x" does not exist`): an error about the request.
+fn missing_property(v: &Json) -> Option<String> {
+    let message = text(v, "message");
+    // HubSpot lists the invalid properties as JSON inside the message
+    if let Some((_, rest)) = message.split_once(": [") {
+        if let Ok(Json::Array(items)) = serde_json::from_str::<Json>(&format!("[{rest}")) {
+            if let Some(i) = items.iter().find(|i| text(i, "error") == "PROPERTY_DOESNT_EXIST") {
+                return Some(text(i, "name"));
+            }
+        }
+    }
+    let after = message.split("Property \"").nth(1)?;
+    let (name, rest) = after.split_once('"')?;
+    rest.trim_start().starts_with("does not exist").then(|| name.to_string())
+}
+
 fn text(v: &Json, k: &str) -> String {
     v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
+}
+
+impl HubSpot {
+    /// What a 2xx body says of each record. A record is acknowledged only
+    /// when `results` shows it written; an error is matched to its record by
+    /// `context.ids` or `context.objectWriteTraceId`. An error that matches no
+    /// record, or fewer listed errors than `numErrors`, leaves the whole
+    /// batch unknown (`Invalid`: the driver bisects it; nothing is acked).
+    fn per_record(&self, parsed: &Json, batch: &[Record]) -> Outcome {
+        let mut results: Vec<Option<RecordResult>> = vec![None; batch.len()];
+        let errors = parsed.get("errors").and_then(|e| e.as_array()).cloned().unwrap_or_default();
+        let num_errors = parsed.get("numErrors").and_then(|n| n.as_u64()).unwrap_or(errors.len() as u64) as usize;
+        if num_errors > errors.len() {
+            return Outcome::Invalid {
+                code: "UNLISTED_ERRORS".into(),
+                message: format!("HubSpot reported {num_errors} errors but listed {}", errors.len()),
+            };
+        }
+        for e in &errors {
+            let context = |k: &str| -> Vec<String> {
+                e.pointer(&format!("/context/{k}")).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+            };
+            let keys: Vec<String> = context("ids").into_iter().chain(context("objectWriteTraceId")).collect();
+            let hit: Vec<usize> = batch.iter().enumerate().filter(|(_, r)| keys.contains(&r.key)).map(|(i, _)| i).collect();
+            if hit.is_empty() {
+                // an error we cannot pin to a record: split the batch to find it
+                return Outcome::Invalid { code: text(e, "category"), message: text(e, "message") };
+            }
+            let field = e.pointer("/context/propertyName/0").and_then(|v| v.as_str()).map(String::from);
+            for i in hit {
+                results[i] = Some(RecordResult::Rejected { code: text(e, "category"), message: text(e, "message"), field: field.clone() });
+            }
+        }
+        // written: `results[].id` is the record id; matched by a unique
+        // property, `results[].properties[idProperty]` is the key
+        let written: Vec<&Json> = parsed.get("results").and_then(|r| r.as_array()).map(|a| a.iter().collect()).unwrap_or_default();
+        let key_of = |w: &Json| -> Option<String> {
+            match &self.id_property {
+                Some(p) => w.pointer(&format!("/properties/{p}")).and_then(|v| v.as_str()).map(String::from),
+                None => w.get("id").and_then(|v| v.as_str()).map(String::from),
+            }
+        };
+        let written_keys: std::collections::HashSet<String> = written.iter().filter_map(|w| key_of(w)).collect();
+        for (i, r) in batch.iter().enumerate() {
+            if results[i].is_none() && written_keys.contains(&r.key) {
+                results[i] = Some(RecordResult::Acked);
+            }
+        }
+        // a unique property HubSpot did not echo: only the count can vouch
+        // for the rest, and only when it covers every one of them
+        let open: Vec<usize> = (0..batch.len()).filter(|i| results[*i].is_none()).collect();
+        let unkeyed = written.iter().filter(|w| key_of(w).is_none()).count();
+        if self.id_property.is_some() && !open.is_empty() && unkeyed >= open.len() {
+            for i in &open {
+                results[*i] = Some(RecordResult::Acked);
+            }
+        }
+        Outcome::PerRecord(
+            results.into_iter().map(|r| r.unwrap_or_else(|| RecordResult::Unconfirmed("absent from the answer's `results` and `errors`".into()))).collect(),
+        )
+    }
 }
 
 impl Destination for HubSpot {
@@ -80,7 +164,8 @@ impl Destination for HubSpot {
             .iter()
             .map(|r| {
                 let props: serde_json::Map<String, Json> = r.values.iter().map(|(k, v)| (k.clone(), Json::String(v.text()))).collect();
-                let mut input = json!({ "id": r.key, "properties": props });
+                // the trace id maps an error back to its input exactly
+                let mut input = json!({ "id": r.key, "properties": props, "objectWriteTraceId": r.key });
                 if let Some(p) = &self.id_property {
                     input["idProperty"] = Json::String(p.clone());
                 }
@@ -94,28 +179,10 @@ impl Destination for HubSpot {
     fn classify(&self, status: u16, retry_after: Option<Duration>, body: &str, batch: &[Record]) -> Outcome {
         let parsed: Json = serde_json::from_str(body).unwrap_or(Json::Null);
         match status {
-            200 | 201 => Outcome::PerRecord(vec![RecordResult::Acked; batch.len()]),
-            207 => {
-                let mut results = vec![RecordResult::Acked; batch.len()];
-                for e in parsed.get("errors").and_then(|e| e.as_array()).cloned().unwrap_or_default() {
-                    let ids: Vec<String> = e
-                        .pointer("/context/ids")
-                        .and_then(|v| v.as_array())
-                        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                        .unwrap_or_default();
-                    if ids.is_empty() {
-                        // an error we cannot pin to a record: split the batch to find it
-                        return Outcome::Invalid { code: text(&e, "category"), message: text(&e, "message") };
-                    }
-                    let field = e.pointer("/context/propertyName/0").and_then(|v| v.as_str()).map(String::from);
-                    for (i, r) in batch.iter().enumerate() {
-                        if ids.contains(&r.key) {
-                            results[i] = RecordResult::Rejected { code: text(&e, "category"), message: text(&e, "message"), field: field.clone() };
-                        }
-                    }
-                }
-                Outcome::PerRecord(results)
-            }
+            // v3 and 2026-03 answer partial failures with 207; 2026-09 with a
+            // 200 that carries `errors` and `numErrors`: read the body of
+            // every 2xx the same way
+            200 | 201 | 207 => self.per_record(&parsed, batch),
             401 => Outcome::Fatal("HubSpot refused the token (401 Unauthorized)".into()),
             403 => Outcome::Fatal(format!("HubSpot refused the request (403): {}", text(&parsed, "message"))),
             404 => Outcome::Fatal(format!("HubSpot has no `{}` objects here (404): check `object_type` and `api_version`", self.object_type)),
@@ -125,6 +192,13 @@ impl Destination for HubSpot {
             }
             429 => Outcome::Transient { retry_after, why: format!("429 {}", text(&parsed, "policyName")) },
             s if s >= 500 => Outcome::Transient { retry_after, why: format!("HTTP {s}") },
+            400 if missing_property(&parsed).is_some() => {
+                let p = missing_property(&parsed).unwrap_or_default();
+                Outcome::RequestError(format!(
+                    "HubSpot has no property `{p}` on {}: every record would be refused — run `healthscore sync --setup` to create it, or fix `fields`",
+                    self.object_type
+                ))
+            }
             _ => Outcome::Invalid {
                 code: if text(&parsed, "category").is_empty() { format!("HTTP_{status}") } else { text(&parsed, "category") },
                 message: if text(&parsed, "message").is_empty() { body.chars().take(300).collect() } else { text(&parsed, "message") },
@@ -141,7 +215,8 @@ impl Destination for HubSpot {
 pub fn property_type(column: &str) -> (&'static str, &'static str, Vec<&'static str>) {
     match column {
         "tier" | "model_tier" => ("enumeration", "select", vec!["red", "yellow", "green"]),
-        "override_applied" => ("enumeration", "booleancheckbox", vec!["true", "false"]),
+        // HubSpot's boolean properties are `bool` / `booleancheckbox`
+        "override_applied" => ("bool", "booleancheckbox", vec!["true", "false"]),
         "as_of" | "renewal_date" => ("date", "date", vec![]),
         "top_risk_reasons" | "top_positive_reasons" | "recommended_action" | "override_reason" => ("string", "textarea", vec![]),
         c if c.starts_with("p_") || c.starts_with("score_delta") || ["health_score", "model_health_score", "segment_percentile", "days_in_tier", "arr"].contains(&c) => {
@@ -158,63 +233,87 @@ fn label(property: &str) -> String {
 }
 
 /// `sync --setup`: creates the property group and any missing property. Idempotent.
-pub async fn setup(h: &HubSpot, client: &reqwest::Client, token: &str, base: &str, fields: &[(String, String)]) -> crate::Result<Vec<String>> {
+/// `sync --setup`: the property group and one property per mapped column,
+/// created when missing and checked when present (type, field type and, for
+/// an enumeration, its options: a missing option is added). Every request
+/// goes through the driver's rate limit and retry policy, so a busy portal's
+/// 429s and 5xx are waited out like the batches' are.
+pub(crate) async fn setup(h: &HubSpot, shared: &super::Shared, fields: &[(String, String)]) -> crate::Result<Vec<String>> {
+    use super::Body;
     use crate::error::Error;
-    let props = h.properties(base);
+    use reqwest::Method;
     let mut report = Vec::new();
-    let get = |url: String| client.get(url).bearer_auth(token).send();
-    let fail = |what: &str, s: reqwest::StatusCode, body: String| {
-        Error::Usage(format!("HubSpot setup: {what} returned {s}: {}", body.chars().take(300).collect::<String>()))
-    };
-    let r = get(format!("{props}/groups/{}", h.group)).await.map_err(|e| Error::other("HubSpot setup", e.without_url()))?;
-    if r.status().as_u16() == 404 {
-        let r = client
-            .post(format!("{props}/groups"))
-            .bearer_auth(token)
-            .json(&json!({ "name": h.group, "label": "Health score", "displayOrder": -1 }))
-            .send()
-            .await
-            .map_err(|e| Error::other("HubSpot setup", e.without_url()))?;
-        if !r.status().is_success() {
-            let s = r.status();
-            return Err(fail("creating the property group", s, r.text().await.unwrap_or_default()));
+    let fail = |what: &str, status: u16, body: &str| Error::Usage(format!("HubSpot setup: {what} returned HTTP {status}: {}", body.chars().take(300).collect::<String>()));
+    let ok = |s: u16| (200..300).contains(&s);
+    let (st, body) = shared.call(Method::GET, |b| format!("{}/groups/{}", h.properties(b), h.group), None).await?;
+    if st == 404 {
+        let group = json!({ "name": h.group, "label": "Health score", "displayOrder": -1 });
+        let (st, body) = shared.call(Method::POST, |b| format!("{}/groups", h.properties(b)), Some(Body::Json(group))).await?;
+        if !ok(st) {
+            return Err(fail("creating the property group", st, &body));
         }
         report.push(format!("created property group `{}`", h.group));
-    } else if !r.status().is_success() {
-        let s = r.status();
-        return Err(fail("reading the property group", s, r.text().await.unwrap_or_default()));
+    } else if !ok(st) {
+        return Err(fail("reading the property group", st, &body));
     }
     for (column, property) in fields {
-        let r = get(format!("{props}/{property}")).await.map_err(|e| Error::other("HubSpot setup", e.without_url()))?;
         let (ty, field_type, options) = property_type(column);
-        match r.status().as_u16() {
+        let option = |i: usize, o: &str| json!({ "label": label(o), "value": o, "displayOrder": i, "hidden": false });
+        let (st, body) = shared.call(Method::GET, |b| format!("{}/{property}", h.properties(b)), None).await?;
+        match st {
             200 => {
-                let existing: Json = r.json().await.unwrap_or_default();
-                let have = text(&existing, "type");
-                if !have.is_empty() && have != ty {
-                    report.push(format!("property `{property}` exists with type `{have}`, but `{column}` needs `{ty}`: change it in HubSpot"));
-                } else {
-                    report.push(format!("property `{property}` exists"));
+                let existing: Json = serde_json::from_str(&body).unwrap_or_default();
+                let (have, have_field) = (text(&existing, "type"), text(&existing, "fieldType"));
+                if (!have.is_empty() && have != ty) || (!have_field.is_empty() && have_field != field_type) {
+                    report.push(format!("property `{property}` exists as `{have}`/`{have_field}`, but `{column}` needs `{ty}`/`{field_type}`: change it in HubSpot"));
+                    continue;
                 }
+                let present: Vec<String> = existing.get("options").and_then(|o| o.as_array()).map(|a| a.iter().map(|o| text(o, "value")).collect()).unwrap_or_default();
+                let missing: Vec<&str> = options.iter().copied().filter(|o| !present.iter().any(|p| p == o)).collect();
+                if missing.is_empty() {
+                    report.push(format!("property `{property}` exists"));
+                    continue;
+                }
+                let mut all: Vec<Json> = existing.get("options").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+                all.extend(missing.iter().enumerate().map(|(i, o)| option(present.len() + i, o)));
+                let (st, body) = shared.call(Method::PATCH, |b| format!("{}/{property}", h.properties(b)), Some(Body::Json(json!({ "options": all })))).await?;
+                if !ok(st) {
+                    return Err(fail(&format!("adding options to `{property}`"), st, &body));
+                }
+                report.push(format!("property `{property}` exists; added the options {}", missing.join(", ")));
             }
             404 => {
-                let opts: Vec<Json> = options.iter().enumerate().map(|(i, o)| json!({ "label": label(o), "value": o, "displayOrder": i })).collect();
-                let mut body = json!({ "name": property, "label": label(property), "groupName": h.group, "type": ty, "fieldType": field_type });
-                if !opts.is_empty() {
-                    body["options"] = Json::Array(opts);
+                let mut create = json!({ "name": property, "label": label(property), "groupName": h.group, "type": ty, "fieldType": field_type });
+                if !options.is_empty() {
+                    create["options"] = Json::Array(options.iter().enumerate().map(|(i, o)| option(i, o)).collect());
                 }
-                let r = client.post(&props).bearer_auth(token).json(&body).send().await.map_err(|e| Error::other("HubSpot setup", e.without_url()))?;
-                if !r.status().is_success() {
-                    let s = r.status();
-                    return Err(fail(&format!("creating property `{property}`"), s, r.text().await.unwrap_or_default()));
+                if h.id_property.as_deref() == Some(property.as_str()) {
+                    create["hasUniqueValue"] = Json::Bool(true);
+                }
+                let (st, body) = shared.call(Method::POST, |b| h.properties(b), Some(Body::Json(create))).await?;
+                if !ok(st) {
+                    return Err(fail(&format!("creating property `{property}`"), st, &body));
                 }
                 report.push(format!("created property `{property}` ({ty}/{field_type})"));
             }
-            _ => {
-                let s = r.status();
-                return Err(fail(&format!("reading property `{property}`"), s, r.text().await.unwrap_or_default()));
-            }
+            _ => return Err(fail(&format!("reading property `{property}`"), st, &body)),
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_property_is_read_from_hubspots_nested_message() {
+        let body = json!({"status": "error", "category": "VALIDATION_ERROR", "message": "Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"health_tier\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"health_tier\"}]"});
+        assert_eq!(missing_property(&body).as_deref(), Some("health_tier"));
+        let plain = json!({"message": "Property \"churn_risk\" does not exist"});
+        assert_eq!(missing_property(&plain).as_deref(), Some("churn_risk"));
+        // a bad value is about a record, not the request
+        let value = json!({"message": "Property values were not valid: [{\"isValid\":false,\"message\":\"1.5 is not a valid option\",\"error\":\"INVALID_OPTION\",\"name\":\"health_tier\"}]"});
+        assert_eq!(missing_property(&value), None);
+    }
 }
