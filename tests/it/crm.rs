@@ -61,6 +61,9 @@ pub struct Crm {
     pub rolling: Option<(usize, Duration)>,
     pub rolling_starts: VecDeque<std::time::Instant>,
     pub daily_left: Option<u64>,
+    /// HubSpot: every batch request body, as sent.
+    pub bodies: Vec<Value>,
+    pub group_bodies: Vec<Value>,
     // Salesforce
     pub client_id: String,
     pub client_secret: String,
@@ -201,6 +204,7 @@ fn hs_apply(crm: &Shared, version: &str, op: &str, body: Bytes) -> Response {
     };
     let inputs = v["inputs"].as_array().cloned().unwrap_or_default();
     let mut c = crm.lock().unwrap();
+    c.bodies.push(v.clone());
     let ids: Vec<String> = inputs.iter().map(|i| i["id"].as_str().unwrap_or("").to_string()).collect();
     c.max_batch_seen = c.max_batch_seen.max(inputs.len());
     let bad = |c: &mut Crm, ids: Vec<String>, msg: String| {
@@ -281,7 +285,9 @@ async fn hs_group_post(State(crm): State<Shared>, Path(_o): Path<String>, axum::
     if let Some(r) = fault(&crm, false).await {
         return r;
     }
-    crm.lock().unwrap().groups.insert(v["name"].as_str().unwrap().to_string());
+    let mut c = crm.lock().unwrap();
+    c.groups.insert(v["name"].as_str().unwrap().to_string());
+    c.group_bodies.push(v.clone());
     err(201, v)
 }
 

@@ -348,6 +348,7 @@ fn setup_creates_the_fields_once() {
     }
     let tier = &defs["health_tier"];
     assert_eq!((tier["type"].as_str(), tier["fieldType"].as_str()), (Some("enumeration"), Some("select")));
+    assert_batch_bodies_follow_hubspots_spec_for_setup(server);
     let values: Vec<&str> = tier["options"].as_array().unwrap().iter().map(|o| o["value"].as_str().unwrap()).collect();
     assert_eq!(values, ["red", "yellow", "green"]);
     let r = sync(&s, &["--setup"]);
@@ -495,6 +496,7 @@ fn hubspot_2026_09_errors_inside_a_200_are_rejections_never_acknowledged() {
         assert!(c.log.iter().all(|(st, _)| *st == 200), "2026-09 answers every batch 200");
     }
     assert_crm_holds_scores(server, &s, &missing);
+    assert_batch_bodies_follow_hubspots_spec(server, false);
     let acked = state_keys(&s);
     assert!(acked.is_disjoint(&missing), "a record HubSpot reported an error for was acknowledged");
     assert_eq!(acked.len(), all.len() - missing.len());
@@ -696,4 +698,60 @@ fn rate_limit_headers_keep_429s_under_five_percent() {
     assert!(r.stderr.contains("daily_reserve"), "{}", r.stderr);
     let sent = server.crm.lock().unwrap().log.len();
     assert!(sent <= 10 + 4, "{sent} requests sent past the reserve");
+}
+
+/// What HubSpot's published OpenAPI documents (v3, 2026-03, 2026-09) require
+/// of `BatchInputSimplePublicObjectBatchInput` and its `SimplePublicObjectBatchInput`
+/// items (and of the `…Upsert` variants, which have the same shape): `inputs`,
+/// each with `id` and `properties` (string values), and, when given, string
+/// `idProperty` and `objectWriteTraceId`; no other keys.
+fn assert_batch_bodies_follow_hubspots_spec(server: &crm::Server, id_property: bool) {
+    let c = server.crm.lock().unwrap();
+    assert!(!c.bodies.is_empty());
+    for b in &c.bodies {
+        let obj = b.as_object().unwrap();
+        assert_eq!(obj.keys().collect::<Vec<_>>(), ["inputs"], "{b}");
+        let mut traces = HashSet::new();
+        for i in b["inputs"].as_array().unwrap() {
+            for k in i.as_object().unwrap().keys() {
+                assert!(["id", "idProperty", "objectWriteTraceId", "properties"].contains(&k.as_str()), "unknown input key `{k}`: {i}");
+            }
+            assert!(i["id"].is_string() && i["properties"].is_object(), "{i}");
+            assert!(i["properties"].as_object().unwrap().values().all(|v| v.is_string()), "{i}");
+            assert!(i["objectWriteTraceId"].is_string(), "{i}");
+            assert!(traces.insert(i["objectWriteTraceId"].as_str().unwrap().to_string()), "trace ids must be unique in a batch");
+            assert_eq!(i.get("idProperty").is_some(), id_property, "{i}");
+        }
+    }
+    for g in &c.group_bodies {
+        assert!(g["name"].is_string() && g["label"].is_string(), "PropertyGroupCreate needs name and label: {g}");
+    }
+}
+
+fn assert_batch_bodies_follow_hubspots_spec_for_setup(server: &crm::Server) {
+    let c = server.crm.lock().unwrap();
+    assert_eq!(c.group_bodies.len(), 1);
+    let g = &c.group_bodies[0];
+    assert!(g["name"].is_string() && g["label"].is_string() && g["displayOrder"].is_i64(), "PropertyGroupCreate: {g}");
+}
+
+/// Matched by a unique property with `create_missing`: `batch/upsert`, each
+/// input with `idProperty`, and a record is acknowledged when the answer's
+/// `results` carry its key in that property.
+#[test]
+fn upsert_by_a_unique_property_acknowledges_what_results_show() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-upsert", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], &["healthscore_id", "health_score", "health_tier", "churn_risk_90d", "health_reasons", "health_action"]));
+        hubspot_yaml(&srv.url, "    create_missing: true\n").replace(
+            "match: { by: record_id, column: crm_id }",
+            "match: { by: unique_property, property: healthscore_id, column: account_id }",
+        )
+    });
+    let server = holder.get().unwrap();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(server.crm.lock().unwrap().records.len(), s.expected.len(), "every record created");
+    assert_eq!(state_keys(&s).len(), s.expected.len());
+    assert_batch_bodies_follow_hubspots_spec(server, true);
 }
