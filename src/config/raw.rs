@@ -209,6 +209,9 @@ pub struct RawDestination {
     /// than this are left today, leaving them to the portal's other
     /// integrations. Default 0.
     pub daily_reserve: Option<u64>,
+    /// Salesforce Bulk API: how long to poll a job before leaving it for the
+    /// next run (seconds, default 3600).
+    pub bulk_timeout_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

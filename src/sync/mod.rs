@@ -752,7 +752,18 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
     }
     let bulk = b.raw.kind == "salesforce" && b.raw.bulk_threshold.is_some_and(|t| n_send > t);
     if bulk {
-        salesforce::bulk::run(&shared, &b.raw, &mut st, send).await?;
+        // inside the driver: a stop still gets its sync_log row and the state folded
+        let before = shared.acked.load(Ordering::SeqCst) + shared.rejections.lock().unwrap().len() + shared.undelivered.load(Ordering::SeqCst);
+        if let Err(stop) = salesforce::bulk::run(&shared, &b.raw, &mut st, send).await {
+            let settled = shared.acked.load(Ordering::SeqCst) + shared.rejections.lock().unwrap().len() + shared.undelivered.load(Ordering::SeqCst) - before;
+            shared.undelivered.fetch_add(n_send.saturating_sub(settled), Ordering::SeqCst);
+            match stop {
+                salesforce::bulk::Stop::Daily(m) => {
+                    shared.daily.lock().unwrap().get_or_insert(m);
+                }
+                salesforce::bulk::Stop::Failed(m) => shared.halt_fatal(m),
+            }
+        }
     } else {
         let batches: Vec<Vec<Record>> = send.chunks(s.batch_size.min(b.dest.max_batch())).map(|c| c.to_vec()).collect();
         shared.refusal_budget.store((batches.len() / 20).max(25), Ordering::SeqCst);

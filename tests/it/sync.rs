@@ -755,3 +755,82 @@ fn upsert_by_a_unique_property_acknowledges_what_results_show() {
     assert_eq!(state_keys(&s).len(), s.expected.len());
     assert_batch_bodies_follow_hubspots_spec(server, true);
 }
+
+fn sf_state(s: &Setup) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(s.dir.join("out/_sync/salesforce-accounts/state.json")).unwrap()).unwrap()
+}
+
+fn newest_sync_log_status(s: &Setup) -> String {
+    let newest = std::fs::read_dir(s.dir.join("out/sync_log")).unwrap().flatten().map(|e| e.path()).max().unwrap();
+    let b = read_parquet(&newest.join("part-0.parquet"));
+    healthscore::model::frame::strings(&b[0], "status").unwrap()[0].clone().unwrap()
+}
+
+/// The Bulk path runs inside the driver: the org's daily limit at any step
+/// is exit 4 with a `sync_log` row; a job stuck `InProgress` past
+/// `bulk_timeout_seconds` stops the run (exit 1, logged) and the next run
+/// reads that same job instead of uploading again.
+#[test]
+fn bulk_jobs_meet_the_daily_limit_and_a_deadline_inside_the_driver() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("sf-bulk-limits", &|| {
+        let srv = holder.get_or_init(|| crm::salesforce("client-1", "SECRET-sf-9f8e7d", &[], SF_PROPS));
+        salesforce_yaml(&srv.url, "    bulk_threshold: 500\n    bulk_timeout_seconds: 1\n")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    server.crm.lock().unwrap().bulk_daily_limit = true;
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 4, "{}", r.all());
+    assert_eq!(newest_sync_log_status(&s), "daily_limit");
+
+    server.crm.lock().unwrap().bulk_daily_limit = false;
+    server.crm.lock().unwrap().bulk_stuck = true;
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("still `InProgress`") && r.stderr.contains("bulk_timeout_seconds"), "{}", r.stderr);
+    assert_eq!(newest_sync_log_status(&s), "failed");
+    assert!(sf_state(&s)["bulk_job"]["id"].is_string(), "the job stays in the state");
+
+    server.crm.lock().unwrap().bulk_stuck = false;
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let c = server.crm.lock().unwrap();
+    assert_eq!(c.jobs.len(), 1, "the next run read the same job");
+    assert!(c.applied.values().all(|n| *n == 1));
+    drop(c);
+    assert!(sf_state(&s)["bulk_job"].is_null());
+    assert_eq!(sf_state(&s)["records"].as_object().unwrap().len(), ids(&s).len());
+}
+
+/// Killed between the upload and the poll: the rerun polls the same job
+/// and sends nothing twice.
+#[test]
+fn a_bulk_sync_killed_after_the_upload_resumes_by_polling_its_job() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("sf-bulk-kill", &|| {
+        let srv = holder.get_or_init(|| crm::salesforce("client-1", "SECRET-sf-9f8e7d", &[], SF_PROPS));
+        salesforce_yaml(&srv.url, "    bulk_threshold: 500\n")
+    });
+    let server = holder.get().unwrap();
+    server.crm.lock().unwrap().records = ids(&s).into_iter().map(|i| (i, BTreeMap::new())).collect();
+    let mut a = vec!["sync", "-c", s.cfg.to_str().unwrap()];
+    a.push("--log-format");
+    a.push("json");
+    let killed = std::process::Command::new(bin())
+        .args(&a)
+        .env("SF_CLIENT_ID", "client-1")
+        .env("SF_CLIENT_SECRET", "SECRET-sf-9f8e7d")
+        .env("HEALTHSCORE_FAULT", "after_bulk_upload")
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.code(), Some(137));
+    assert!(sf_state(&s)["bulk_job"]["id"].is_string(), "the job id was saved before the upload");
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let c = server.crm.lock().unwrap();
+    assert_eq!(c.jobs.len(), 1, "no second job: the rerun polled the first");
+    assert!(c.applied.values().all(|n| *n == 1), "nothing was sent twice");
+    drop(c);
+    assert_eq!(sf_state(&s)["records"].as_object().unwrap().len(), ids(&s).len());
+}

@@ -6,6 +6,13 @@
 //! upload, so a run that dies after uploading polls its job on the next run
 //! instead of uploading again. A job still `Open` (the upload may not have
 //! finished) is aborted and the records are sent in a new one.
+//!
+//! Runs inside the shared driver: a failed step ends the destination's run
+//! with a `sync_log` row and the state folded (`REQUEST_LIMIT_EXCEEDED` for
+//! the day → exit 4; anything else → exit 1 with the job's `errorMessage`);
+//! polling backs off up to 10 s and gives up at `bulk_timeout_seconds`
+//! (default 3600), keeping the job in the state for the next run to read;
+//! uploads above 100 MB of CSV are split into several jobs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +24,7 @@ use super::super::state::{BulkJob, State};
 use super::super::{Body, Record, Shared};
 use super::Salesforce;
 use crate::config::raw::RawDestination;
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
@@ -54,16 +61,39 @@ fn results(text: &str, key_field: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn check(step: &str, (status, body): (u16, String)) -> Result<String> {
-    if (200..300).contains(&status) {
-        Ok(body)
-    } else {
-        Err(Error::Usage(format!("Salesforce Bulk API: {step} returned {status}: {}", body.chars().take(300).collect::<String>())))
+/// Why a Bulk run stopped before its end.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The org's daily API limit: state saved, exit 4.
+    Daily(String),
+    /// Anything else: exit 1 (the job, if any, stays in the state when it may still finish).
+    Failed(String),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Failed(e.to_string())
     }
 }
 
-pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut State, mut send: Vec<Record>) -> Result<()> {
-    let sf = Salesforce::new(raw).map_err(Error::Config)?;
+/// Salesforce's upload limit per job is 150 MB of base64; 100 MB of CSV stays under it.
+const MAX_UPLOAD_BYTES: usize = 100 << 20;
+
+fn check(step: &str, (status, body): (u16, String)) -> std::result::Result<String, Stop> {
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
+    let text: String = body.chars().take(300).collect();
+    // the daily limit, not the concurrent-long-transaction one, is for tomorrow
+    if body.contains("REQUEST_LIMIT_EXCEEDED") && !body.contains("ConcurrentPerOrgLongTxn") {
+        return Err(Stop::Daily(format!("Salesforce's daily API limit is reached ({step}): {text}")));
+    }
+    Err(Stop::Failed(format!("Salesforce Bulk API: {step} returned {status}: {text}")))
+}
+
+pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut State, mut send: Vec<Record>) -> std::result::Result<(), Stop> {
+    let sf = Salesforce::new(raw).map_err(|e| Stop::Failed(e))?;
+    let deadline = Duration::from_secs_f64(raw.bulk_timeout_seconds.unwrap_or(3600.0).max(0.1));
     let data = |base: &str| sf.data(base);
     // A job from an interrupted run: read it back instead of uploading again.
     if let Some(job) = st.bulk_job.clone() {
@@ -74,16 +104,37 @@ pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut Sta
             let _ = shared.call(reqwest::Method::PATCH, |b| format!("{}/jobs/ingest/{}", data(b), job.id), Some(Body::Json(json!({ "state": "Aborted" })))).await;
         } else {
             tracing::info!("reading Bulk API job {} from an interrupted run", job.id);
-            let acked = finish(shared, &sf, &job).await?;
+            let acked = finish(shared, &sf, &job, deadline).await?;
             // don't resend what that job delivered with the same values
             send.retain(|r| acked.get(&r.key) != Some(&r.texts()));
         }
         st.bulk_job = None;
         shared.store.save(st).await?;
     }
-    if send.is_empty() {
-        return Ok(());
+    // jobs of at most MAX_UPLOAD_BYTES of CSV each, one after another
+    let mut chunks: Vec<Vec<Record>> = Vec::new();
+    let (mut chunk, mut bytes) = (Vec::new(), 0usize);
+    for r in send {
+        let b = csv(&sf, std::slice::from_ref(&r)).len();
+        if !chunk.is_empty() && bytes + b > MAX_UPLOAD_BYTES {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes += b;
+        chunk.push(r);
     }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    for send in chunks {
+        one_job(shared, &sf, st, send, deadline).await?;
+    }
+    Ok(())
+}
+
+/// One job: create → save its id → upload → close → poll → results.
+async fn one_job(shared: &Arc<Shared>, sf: &Salesforce, st: &mut State, send: Vec<Record>, deadline: Duration) -> std::result::Result<(), Stop> {
+    let data = |base: &str| sf.data(base);
     let mut job = json!({ "object": sf.object, "contentType": "CSV", "lineEnding": "LF", "operation": if sf.external_id.is_some() { "upsert" } else { "update" } });
     if let Some(f) = &sf.external_id {
         job["externalIdFieldName"] = json!(f);
@@ -104,23 +155,40 @@ pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut Sta
         "closing the upload",
         shared.call(reqwest::Method::PATCH, |b| format!("{}/jobs/ingest/{id}", data(b)), Some(Body::Json(json!({ "state": "UploadComplete" })))).await?,
     )?;
-    finish(shared, &sf, &job).await?;
+    if std::env::var(crate::output::FAULT_ENV).as_deref() == Ok("after_bulk_upload") {
+        // tests: die between the upload and the poll, as a killed run would
+        std::process::exit(137);
+    }
+    finish(shared, sf, &job, deadline).await?;
     st.bulk_job = None;
-    shared.store.save(st).await
+    shared.store.save(st).await?;
+    Ok(())
 }
 
 /// Polls `job` to its end and records what it delivered and rejected.
-async fn finish(shared: &Arc<Shared>, sf: &Salesforce, job: &BulkJob) -> Result<BTreeMap<String, super::super::state::Values>> {
+async fn finish(shared: &Arc<Shared>, sf: &Salesforce, job: &BulkJob, deadline: Duration) -> std::result::Result<BTreeMap<String, super::super::state::Values>, Stop> {
     let data = |base: &str| sf.data(base);
     let id = &job.id;
     let mut wait = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    let mut failure = None;
     loop {
         let body = check("polling the job", shared.call(reqwest::Method::GET, |b| format!("{}/jobs/ingest/{id}", data(b)), None).await?)?;
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         match v["state"].as_str().unwrap_or("") {
-            "JobComplete" | "Failed" | "Aborted" => break,
-            _ => {
-                tokio::time::sleep(wait).await;
+            "JobComplete" => break,
+            s @ ("Failed" | "Aborted") => {
+                failure = Some(format!("Salesforce Bulk API job {id} ended `{s}`: {}", v["errorMessage"].as_str().unwrap_or("no errorMessage")));
+                break;
+            }
+            s => {
+                if started.elapsed() >= deadline {
+                    return Err(Stop::Failed(format!(
+                        "Salesforce Bulk API job {id} is still `{s}` after {:.0} s (`bulk_timeout_seconds`): the state keeps it, the next run reads its results",
+                        deadline.as_secs_f64()
+                    )));
+                }
+                tokio::time::sleep(wait.min(deadline.saturating_sub(started.elapsed())).max(Duration::from_millis(10))).await;
                 wait = (wait * 2).min(Duration::from_secs(10));
             }
         }
@@ -144,6 +212,11 @@ async fn finish(shared: &Arc<Shared>, sf: &Salesforce, job: &BulkJob) -> Result<
     let left = results(&unprocessed, key).len();
     shared.undelivered.fetch_add(left, std::sync::atomic::Ordering::SeqCst);
     shared.acked.fetch_add(acked.len(), std::sync::atomic::Ordering::SeqCst);
+    shared.acked_keys.lock().unwrap().extend(acked.keys().cloned());
     shared.store.ack(&acked).await?;
+    if let Some(f) = failure {
+        // what a failed job did process is recorded above; the rest waits for the next run
+        return Err(Stop::Failed(f));
+    }
     Ok(acked)
 }
