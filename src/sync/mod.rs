@@ -86,6 +86,9 @@ pub enum RecordResult {
     /// error for it: never acknowledged; counted as not delivered, so the
     /// next run sends it again.
     Unconfirmed(String),
+    /// A per-record failure that passes (a row lock): sent again in this run,
+    /// with backoff, up to `max_retries`; then not delivered, not rejected.
+    Retry { code: String, message: String },
 }
 
 /// How the CRM answered a request.
@@ -591,10 +594,11 @@ impl Shared {
     /// a run past its budget of refused requests, and two batches in a row
     /// whose every record is rejected with one same error.
     async fn send(self: Arc<Self>, batch: Vec<Record>) {
-        // (records, the split they came from); splits: (code, message, halves refused alike)
-        let mut work: Vec<(Vec<Record>, Option<usize>)> = vec![(batch, None)];
+        // (records, the split they came from, per-record retries so far);
+        // splits: (code, message, halves refused alike)
+        let mut work: Vec<(Vec<Record>, Option<usize>, u32)> = vec![(batch, None, 0)];
         let mut splits: Vec<(String, String, usize)> = Vec::new();
-        while let Some((b, parent)) = work.pop() {
+        while let Some((b, parent, tries)) = work.pop() {
             if self.stop.load(Ordering::SeqCst) {
                 self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
                 continue;
@@ -609,6 +613,8 @@ impl Shared {
                         });
                     let first = results.first().cloned();
                     let mut acked = BTreeMap::new();
+                    let mut again = Vec::new();
+                    let mut again_why = String::new();
                     for (r, res) in b.iter().zip(results) {
                         match res {
                             RecordResult::Acked => {
@@ -619,6 +625,20 @@ impl Shared {
                                 tracing::warn!(destination = self.built.settings.name, "record `{}` not confirmed by the CRM ({why}): not acknowledged", r.key);
                                 self.undelivered.fetch_add(1, Ordering::SeqCst);
                             }
+                            RecordResult::Retry { code, message } => {
+                                again_why = format!("{code}: {message}");
+                                again.push(r.clone());
+                            }
+                        }
+                    }
+                    if !again.is_empty() {
+                        if tries < self.built.settings.max_retries {
+                            self.retried.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(http::backoff(tries, None)).await;
+                            work.push((again, None, tries + 1));
+                        } else {
+                            tracing::warn!(destination = self.built.settings.name, "{} records not delivered after retries: {again_why}", again.len());
+                            self.undelivered.fetch_add(again.len(), Ordering::SeqCst);
                         }
                     }
                     if uniform {
@@ -671,8 +691,8 @@ impl Shared {
                     let id = splits.len() - 1;
                     let mut left = b;
                     let right = left.split_off(left.len() / 2);
-                    work.push((right, Some(id)));
-                    work.push((left, Some(id)));
+                    work.push((right, Some(id), tries));
+                    work.push((left, Some(id), tries));
                 }
                 Outcome::Transient { why, .. } => {
                     if !self.stop.load(Ordering::SeqCst) {

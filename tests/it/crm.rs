@@ -68,6 +68,10 @@ pub struct Crm {
     pub bulk_stuck: bool,
     /// Salesforce Bulk: creating a job meets the org's daily limit.
     pub bulk_daily_limit: bool,
+    /// Salesforce: id → how many more writes answer `UNABLE_TO_LOCK_ROW`.
+    pub locked_rows: HashMap<String, usize>,
+    /// Salesforce: the next composite write meets the concurrent-long-transaction limit.
+    pub long_txn_once: bool,
     // Salesforce
     pub client_id: String,
     pub client_secret: String,
@@ -387,6 +391,10 @@ async fn sf_composite(State(crm): State<Shared>, h: HeaderMap, body: Bytes) -> R
     let v: Value = serde_json::from_slice(&body).unwrap();
     let recs = v["records"].as_array().cloned().unwrap_or_default();
     let mut c = crm.lock().unwrap();
+    if std::mem::take(&mut c.long_txn_once) {
+        c.log.push((403, vec![]));
+        return err(403, json!([{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]));
+    }
     let ids: Vec<String> = recs.iter().map(|r| r["id"].as_str().unwrap_or("").to_string()).collect();
     c.max_batch_seen = c.max_batch_seen.max(recs.len());
     if recs.len() > 200 {
@@ -397,6 +405,11 @@ async fn sf_composite(State(crm): State<Shared>, h: HeaderMap, body: Bytes) -> R
     for (r, id) in recs.iter().zip(&ids) {
         if !c.records.contains_key(id) {
             results.push(json!({"id": id, "success": false, "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}]}));
+            continue;
+        }
+        if let Some(n) = c.locked_rows.get_mut(id).filter(|n| **n > 0) {
+            *n -= 1;
+            results.push(json!({"id": id, "success": false, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access to this record or 1 records", "fields": []}]}));
             continue;
         }
         let mut props = BTreeMap::new();

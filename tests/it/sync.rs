@@ -834,3 +834,32 @@ fn a_bulk_sync_killed_after_the_upload_resumes_by_polling_its_job() {
     drop(c);
     assert_eq!(sf_state(&s)["records"].as_object().unwrap().len(), ids(&s).len());
 }
+
+/// Salesforce's passing failures are retried in the run, not rejected: a
+/// row lock on some records, and the concurrent-long-transaction flavour of
+/// `REQUEST_LIMIT_EXCEEDED` (the daily one is exit 4, tested above).
+#[test]
+fn salesforce_row_locks_and_long_transactions_are_retried_not_rejected() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("sf-locks", &|| {
+        let srv = holder.get_or_init(|| crm::salesforce("client-1", "SECRET-sf-9f8e7d", &[], SF_PROPS));
+        salesforce_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.records = all.iter().map(|i| (i.clone(), BTreeMap::new())).collect();
+        c.locked_rows = all.iter().take(3).map(|i| (i.clone(), 2)).collect();
+        c.long_txn_once = true;
+    }
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_crm_holds_scores(server, &s, &HashSet::new());
+    let c = server.crm.lock().unwrap();
+    assert!(c.applied.values().all(|n| *n == 1));
+    assert!(c.locked_rows.values().all(|n| *n == 0), "the locked rows were tried until the lock passed");
+    assert!(c.log.iter().any(|(st, _)| *st == 403));
+    drop(c);
+    assert!(!s.dir.join("out/sync_rejections").exists(), "no rejection for a passing failure");
+}

@@ -106,6 +106,8 @@ impl Destination for Salesforce {
     }
 
     fn classify(&self, status: u16, retry_after: Option<Duration>, body: &str, batch: &[Record]) -> Outcome {
+        /// Per-record failures that pass: retried in the run, never rejections.
+        const TRANSIENT_RECORD_CODES: &[&str] = &["UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"];
         match status {
             200 | 201 => {
                 let v: Json = serde_json::from_str(body).unwrap_or(Json::Null);
@@ -119,7 +121,11 @@ impl Destination for Salesforce {
                                 RecordResult::Acked
                             } else {
                                 let (code, message, field) = first_error(r);
-                                RecordResult::Rejected { code, message, field }
+                                if TRANSIENT_RECORD_CODES.contains(&code.as_str()) {
+                                    RecordResult::Retry { code, message }
+                                } else {
+                                    RecordResult::Rejected { code, message, field }
+                                }
                             }
                         })
                         .collect(),
@@ -130,6 +136,10 @@ impl Destination for Salesforce {
                 (c, m) => Outcome::Fatal(format!("Salesforce refused the token (401 {c}): {m}")),
             },
             403 => match error_code(body) {
+                // too many concurrent long requests passes; the daily limit is for tomorrow
+                (c, m) if c == "REQUEST_LIMIT_EXCEEDED" && m.contains("ConcurrentPerOrgLongTxn") => {
+                    Outcome::Transient { retry_after: retry_after.or(Some(Duration::from_secs(2))), why: format!("{c}: {m}") }
+                }
                 (c, m) if c == "REQUEST_LIMIT_EXCEEDED" => Outcome::DailyLimit(format!("Salesforce's API request limit is reached: {m}")),
                 (c, m) => Outcome::Fatal(format!("Salesforce refused the request (403 {c}): {m}")),
             },
