@@ -137,12 +137,26 @@ impl Auth {
                 }
                 let id = Self::env(id_env)?;
                 let secret = Self::env(secret_env)?;
-                let resp = client
-                    .post(token_url)
-                    .form(&[("grant_type", "client_credentials"), ("client_id", id.expose()), ("client_secret", secret.expose())])
-                    .send()
-                    .await
-                    .map_err(|e| Error::other(format!("requesting an OAuth token from {token_url}"), e.without_url()))?;
+                // the token endpoint meets the same 5xx and timeouts as the API: retried, a few times
+                let mut attempt = 0;
+                let resp = loop {
+                    let sent = client
+                        .post(token_url)
+                        .form(&[("grant_type", "client_credentials"), ("client_id", id.expose()), ("client_secret", secret.expose())])
+                        .send()
+                        .await;
+                    let passing = match &sent {
+                        Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
+                        Err(_) => true,
+                    };
+                    if passing && attempt < 4 {
+                        let wait = sent.as_ref().ok().and_then(|r| retry_after(r.headers()));
+                        tokio::time::sleep(backoff(attempt, wait)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    break sent.map_err(|e| Error::other(format!("requesting an OAuth token from {token_url}"), e.without_url()))?;
+                };
                 let status = resp.status();
                 let body: serde_json::Value = resp.json().await.unwrap_or_default();
                 if !status.is_success() {

@@ -72,6 +72,8 @@ pub struct Crm {
     pub locked_rows: HashMap<String, usize>,
     /// Salesforce: the next composite write meets the concurrent-long-transaction limit.
     pub long_txn_once: bool,
+    /// Salesforce: the token endpoint answers 503 this many more times.
+    pub token_unavailable: usize,
     // Salesforce
     pub client_id: String,
     pub client_secret: String,
@@ -364,6 +366,10 @@ pub fn hubspot(token: &str, ids: &[String], properties: &[&str]) -> Server {
 async fn sf_token(State(crm): State<Shared>, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let mut c = crm.lock().unwrap();
+    if c.token_unavailable > 0 {
+        c.token_unavailable -= 1;
+        return err(503, json!({"error": "unavailable"}));
+    }
     if form.get("client_id") != Some(&c.client_id) || form.get("client_secret") != Some(&c.client_secret) {
         return err(400, json!({"error": "invalid_client", "error_description": "invalid client credentials"}));
     }
@@ -540,6 +546,7 @@ pub fn salesforce(client_id: &str, client_secret: &str, ids: &[String], properti
         .route("/services/oauth2/token", post(sf_token))
         .route("/services/data/{v}/composite/sobjects", patch(sf_composite))
         .route("/services/data/{v}/limits", get(sf_limits))
+        .route("/services/data/{v}/sobjects/{obj}", get(sf_limits))
         .route("/services/data/{v}/jobs/ingest", post(sf_job_create))
         .route("/services/data/{v}/jobs/ingest/{id}/batches", put(sf_job_upload))
         .route("/services/data/{v}/jobs/ingest/{id}", patch(sf_job_patch).get(sf_job_get))

@@ -852,6 +852,8 @@ fn salesforce_row_locks_and_long_transactions_are_retried_not_rejected() {
         c.records = all.iter().map(|i| (i.clone(), BTreeMap::new())).collect();
         c.locked_rows = all.iter().take(3).map(|i| (i.clone(), 2)).collect();
         c.long_txn_once = true;
+        // the token endpoint's 5xx are retried like the API's
+        c.token_unavailable = 2;
     }
     let r = sync(&s, &[]);
     assert_eq!(r.code, 0, "{}", r.all());

@@ -153,8 +153,10 @@ impl Destination for Salesforce {
         }
     }
 
+    /// The object's basic information: what an integration user without
+    /// "View Setup" (which `/limits` needs) can read, and what the sync needs.
     fn healthcheck(&self, base: &str) -> Request {
-        Request { method: reqwest::Method::GET, url: format!("{}/limits", self.data(base)), body: None }
+        Request { method: reqwest::Method::GET, url: format!("{}/sobjects/{}", self.data(base), self.object), body: None }
     }
 }
 
