@@ -701,6 +701,10 @@ fn print_sync(reports: &[crate::sync::Report]) {
             "sync {}: {} — {} records: {} unchanged, {} sent, {} acknowledged, {} rejected, {} not delivered; {} requests, {} retried",
             r.destination, r.status, c.records, c.unchanged, c.sent, c.acknowledged, c.rejected, c.not_delivered, c.requests, c.retried
         );
+        if !r.merged.is_empty() {
+            let pairs: Vec<String> = r.merged.iter().take(5).map(|(a, b)| format!("{a} → {b}")).collect();
+            println!("  {} records were merged in the CRM: the write landed on the surviving record ({}); update the key upstream", r.merged.len(), pairs.join(", "));
+        }
         for x in r.rejections.iter().take(5) {
             println!("  rejected {} ({}): {} {}", x.key, x.account_id, x.code, x.message);
         }

@@ -118,6 +118,25 @@ impl Blob {
 
     pub async fn put(&self, bytes: Bytes) -> Result<()> {
         self.store.put(&self.path, PutPayload::from_bytes(bytes)).await.context(format!("cannot write `{}`", self.location))?;
+        self.sync_local(true)
+    }
+
+    /// On a local disk, flushes the file (when `file`) and its folder to the
+    /// device, so a write, or a rename that publishes it, survives a crash
+    /// of the machine and not only of the process. Object stores commit on
+    /// their own.
+    fn sync_local(&self, file: bool) -> Result<()> {
+        if self.location.0.scheme() != "file" {
+            return Ok(());
+        }
+        let Ok(path) = self.location.0.to_file_path() else { return Ok(()) };
+        let flush = |p: &std::path::Path| std::fs::File::open(p).and_then(|f| f.sync_all());
+        if file {
+            flush(&path).context(format!("cannot flush `{}`", self.location))?;
+        }
+        if let Some(dir) = path.parent() {
+            flush(dir).context(format!("cannot flush the folder of `{}`", self.location))?;
+        }
         Ok(())
     }
 
@@ -158,7 +177,8 @@ impl Blob {
     /// `rename(2)`; on an object store a copy (itself atomic for the target)
     /// followed by deleting the source.
     pub async fn rename_over(&self, to: &Blob) -> Result<()> {
-        self.store.rename(&self.path, &to.path).await.context(format!("cannot publish `{}`", to.location))
+        self.store.rename(&self.path, &to.path).await.context(format!("cannot publish `{}`", to.location))?;
+        to.sync_local(false)
     }
 
     /// Every object under this folder, sorted by path, with sizes.

@@ -81,6 +81,8 @@ impl Record {
 #[derive(Debug, Clone)]
 pub enum RecordResult {
     Acked,
+    /// Written, but to another record: the CRM merged this one into it.
+    AckedAs(String),
     Rejected { code: String, message: String, field: Option<String> },
     /// The CRM's answer neither confirms the record as written nor names an
     /// error for it: never acknowledged; counted as not delivered, so the
@@ -377,6 +379,8 @@ pub struct Counts {
     pub skipped_no_key: usize,
     /// Records not sent because they are quarantined (not in `rejected`).
     pub quarantined: usize,
+    /// Acknowledged records the CRM had merged into another (the key drifted).
+    pub merged: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -400,6 +404,8 @@ pub struct Report {
     pub fatal: Option<String>,
     /// The destination's setup is wrong (exit 2): what to fix.
     pub misconfigured: Option<String>,
+    /// Records the CRM had merged: (key sent, id it wrote to).
+    pub merged: Vec<(String, String)>,
     pub started_at: String,
     pub finished_at: String,
     pub status: String,
@@ -427,6 +433,8 @@ pub(crate) struct Shared {
     pub(crate) undelivered: AtomicUsize,
     /// Keys acknowledged this run (their failures are forgotten).
     pub(crate) acked_keys: std::sync::Mutex<Vec<String>>,
+    /// (key sent, id the CRM wrote to) for records it had merged.
+    pub(crate) merged: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// A request body.
@@ -465,6 +473,7 @@ impl Shared {
             acked: AtomicUsize::new(0),
             undelivered: AtomicUsize::new(0),
             acked_keys: Default::default(),
+            merged: Default::default(),
         }))
     }
 
@@ -619,6 +628,10 @@ impl Shared {
                         match res {
                             RecordResult::Acked => {
                                 acked.insert(r.key.clone(), r.texts());
+                            }
+                            RecordResult::AckedAs(survivor) => {
+                                acked.insert(r.key.clone(), r.texts());
+                                self.merged.lock().unwrap().push((r.key.clone(), survivor));
                             }
                             RecordResult::Rejected { code, message, field } => self.reject(r, code, message, field),
                             RecordResult::Unconfirmed(why) => {
@@ -792,6 +805,10 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
             .collect::<Vec<()>>()
             .await;
     }
+    // the state keeps only accounts still scored
+    let live: std::collections::HashSet<&str> = src.records.iter().map(|r| r.key.as_str()).collect();
+    st.records.retain(|k, _| live.contains(k.as_str()));
+    st.failures.retain(|k, _| live.contains(k.as_str()));
     let mut rejections = std::mem::take(&mut *shared.rejections.lock().unwrap());
     let failed: Vec<(String, String, String, Values)> = rejections.iter().map(|r| (r.key.clone(), r.code.clone(), r.message.clone(), r.values.clone())).collect();
     st.note_failures(&failed, &shared.acked_keys.lock().unwrap());
@@ -812,6 +829,7 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
         not_delivered: shared.undelivered.load(Ordering::SeqCst),
         skipped_no_key: src.skipped_no_key,
         quarantined: n_quarantined,
+        merged: shared.merged.lock().unwrap().len(),
     };
     let status = if misconfigured.is_some() {
         "misconfigured"
@@ -833,6 +851,7 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
         daily_limit: daily,
         fatal,
         misconfigured,
+        merged: std::mem::take(&mut *shared.merged.lock().unwrap()),
         started_at,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         status: status.to_string(),
@@ -1037,7 +1056,7 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
         Field::new("finished_at", DataType::Utf8, false),
         Field::new("status", DataType::Utf8, false),
     ];
-    let names = ["records", "unchanged", "sent", "acknowledged", "rejected", "retried", "requests", "not_delivered", "skipped_no_key", "quarantined"];
+    let names = ["records", "unchanged", "sent", "acknowledged", "rejected", "retried", "requests", "not_delivered", "skipped_no_key", "quarantined", "merged"];
     fields.extend(names.iter().map(|n| Field::new(*n, DataType::UInt64, false)));
     fields.push(Field::new("message", DataType::Utf8, true));
     let mut cols = vec![
@@ -1060,8 +1079,17 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
         c(|c| c.not_delivered),
         c(|c| c.skipped_no_key),
         c(|c| c.quarantined),
+        c(|c| c.merged),
     ]);
-    cols.push(Arc::new(StringArray::from(reports.iter().map(|r| r.misconfigured.clone().or(r.daily_limit.clone()).or(r.fatal.clone())).collect::<Vec<_>>())));
+    let drift = |r: &Report| -> Option<String> {
+        (!r.merged.is_empty()).then(|| {
+            let pairs: Vec<String> = r.merged.iter().take(20).map(|(a, b)| format!("{a} → {b}")).collect();
+            format!("{} records were merged in the CRM; their key now names another record (update the key upstream): {}", r.merged.len(), pairs.join(", "))
+        })
+    };
+    cols.push(Arc::new(StringArray::from(
+        reports.iter().map(|r| r.misconfigured.clone().or(r.daily_limit.clone()).or(r.fatal.clone()).or(drift(r))).collect::<Vec<_>>(),
+    )));
     let schema = Arc::new(Schema::new(fields));
     let log = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::other("sync_log", e))?;
     let mut staged = vec![out.stage("sync_log", &part, &schema, &[log]).await?];

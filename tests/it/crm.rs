@@ -72,6 +72,8 @@ pub struct Crm {
     pub locked_rows: HashMap<String, usize>,
     /// Salesforce: the next composite write meets the concurrent-long-transaction limit.
     pub long_txn_once: bool,
+    /// HubSpot: merged-away id → the record that survived the merge.
+    pub merged_into: HashMap<String, String>,
     /// Salesforce: the token endpoint answers 503 this many more times.
     pub token_unavailable: usize,
     // Salesforce
@@ -245,7 +247,9 @@ fn hs_apply(crm: &Shared, version: &str, op: &str, body: Bytes) -> Response {
     }
     let mut errors = Vec::new();
     let mut results = Vec::new();
-    for (i, id) in inputs.iter().zip(&ids) {
+    for (i, sent) in inputs.iter().zip(&ids) {
+        // a write to a merged-away id lands on the survivor, which `results` name
+        let id = &c.merged_into.get(sent).cloned().unwrap_or_else(|| sent.clone());
         let known = c.records.contains_key(id);
         if !known && op != "upsert" {
             errors.push(json!({"status": "error", "category": "OBJECT_NOT_FOUND", "message": format!("Could not get some COMPANY objects, they may be deleted or not exist. Check that ids are valid."), "context": {"ids": [id]}}));

@@ -620,6 +620,15 @@ fn a_truncated_state_is_named_and_a_changed_base_url_starts_fresh() {
     assert_eq!(sent_ids(&other).len(), ids(&s).len(), "a state recorded for another portal must not be applied");
     assert_crm_holds_scores(&other, &s, &HashSet::new());
     assert!(s.dir.join("out/_sync/hubspot-companies/state.previous.json").exists());
+
+    // the state keeps only accounts still scored
+    let state = s.dir.join("out/_sync/hubspot-companies/state.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    v["records"]["no-longer-scored"] = serde_json::json!({"health_score": "1"});
+    std::fs::write(&state, v.to_string()).unwrap();
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!state_keys(&s).contains("no-longer-scored"), "the state is pruned of accounts no longer scored");
 }
 
 /// A record the CRM deleted fails every run: after `quarantine_after` runs
@@ -864,4 +873,34 @@ fn salesforce_row_locks_and_long_transactions_are_retried_not_rejected() {
     assert!(c.log.iter().any(|(st, _)| *st == 403));
     drop(c);
     assert!(!s.dir.join("out/sync_rejections").exists(), "no rejection for a passing failure");
+}
+
+/// HubSpot merged two companies: the write to the merged-away id lands on
+/// the survivor and `results` carry the survivor's id. It is acknowledged,
+/// and the drift is reported (run output and `sync_log.merged`).
+#[test]
+fn a_write_to_a_merged_record_is_acknowledged_and_the_drift_reported() {
+    let holder = std::sync::OnceLock::new();
+    let s = scored("hs-merged", &|| {
+        let srv = holder.get_or_init(|| crm::hubspot(TOKEN, &[], HS_PROPS));
+        hubspot_yaml(&srv.url, "")
+    });
+    let server = holder.get().unwrap();
+    let all = ids(&s);
+    let (gone, survivor) = (all[0].clone(), "777000111".to_string());
+    {
+        let mut c = server.crm.lock().unwrap();
+        c.records = all.iter().skip(1).map(|i| (i.clone(), BTreeMap::new())).collect();
+        c.records.insert(survivor.clone(), BTreeMap::new());
+        c.merged_into.insert(gone.clone(), survivor.clone());
+    }
+    let r = sync(&s, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains(&format!("{gone} → {survivor}")), "{}", r.stdout);
+    assert!(state_keys(&s).contains(&gone));
+    let newest = std::fs::read_dir(s.dir.join("out/sync_log")).unwrap().flatten().map(|e| e.path()).max().unwrap();
+    let b = read_parquet(&newest.join("part-0.parquet"));
+    let merged = healthscore::model::frame::floats(&b[0], "merged").unwrap();
+    assert_eq!(merged, vec![1.0]);
+    assert_eq!(server.crm.lock().unwrap().records[&survivor].get("health_score"), s.expected[&gone].get("health_score"));
 }

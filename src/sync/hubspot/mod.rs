@@ -139,6 +139,17 @@ impl HubSpot {
                 results[i] = Some(RecordResult::Acked);
             }
         }
+        // a merged record: the write to a merged-away id lands on the record
+        // that survived, and `results` carry the survivor's id. Only one such
+        // pair can be matched with certainty.
+        let open: Vec<usize> = (0..batch.len()).filter(|i| results[*i].is_none()).collect();
+        if self.id_property.is_none() && open.len() == 1 {
+            let sent: std::collections::HashSet<&str> = batch.iter().map(|r| r.key.as_str()).collect();
+            let foreign: Vec<String> = written.iter().filter_map(|w| key_of(w)).filter(|k| !sent.contains(k.as_str())).collect();
+            if let [survivor] = foreign.as_slice() {
+                results[open[0]] = Some(RecordResult::AckedAs(survivor.clone()));
+            }
+        }
         // a unique property HubSpot did not echo: only the count can vouch
         // for the rest, and only when it covers every one of them
         let open: Vec<usize> = (0..batch.len()).filter(|i| results[*i].is_none()).collect();
