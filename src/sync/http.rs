@@ -127,7 +127,7 @@ impl Auth {
     pub async fn token(&self, client: &reqwest::Client, refresh: bool) -> Result<(Secret, Option<String>)> {
         match self {
             Auth::Token { env } => Ok((Self::env(env)?, None)),
-            Auth::ClientCredentials { token_url, id_env, secret_env, cached } => {
+            Auth::ClientCredentials { cached, .. } => {
                 let mut c = cached.lock().await;
                 if refresh {
                     *c = None;
@@ -135,6 +135,35 @@ impl Auth {
                 if let Some(t) = c.as_ref() {
                     return Ok(t.clone());
                 }
+                let t = self.fetch(client).await?;
+                *c = Some(t.clone());
+                Ok(t)
+            }
+        }
+    }
+
+    /// After `failed` was refused as expired: a new token — unless another
+    /// worker already replaced `failed`, whose token is then used (fetching
+    /// again would expire that one in turn).
+    pub async fn refresh(&self, client: &reqwest::Client, failed: &Secret) -> Result<()> {
+        match self {
+            Auth::Token { .. } => Ok(()),
+            Auth::ClientCredentials { cached, .. } => {
+                let mut c = cached.lock().await;
+                if c.as_ref().is_some_and(|(t, _)| t.expose() != failed.expose()) {
+                    return Ok(());
+                }
+                *c = Some(self.fetch(client).await?);
+                Ok(())
+            }
+        }
+    }
+
+    /// One client-credentials exchange.
+    async fn fetch(&self, client: &reqwest::Client) -> Result<(Secret, Option<String>)> {
+        match self {
+            Auth::Token { env } => Ok((Self::env(env)?, None)),
+            Auth::ClientCredentials { token_url, id_env, secret_env, .. } => {
                 let id = Self::env(id_env)?;
                 let secret = Self::env(secret_env)?;
                 // the token endpoint meets the same 5xx and timeouts as the API: retried, a few times
@@ -166,9 +195,7 @@ impl Auth {
                     )));
                 }
                 let token = body["access_token"].as_str().ok_or_else(|| Error::Usage(format!("{token_url} returned no access_token")))?;
-                let t = (Secret::new("OAUTH_ACCESS_TOKEN", token.to_string()), body["instance_url"].as_str().filter(|s| !s.is_empty()).map(String::from));
-                *c = Some(t.clone());
-                Ok(t)
+                Ok((Secret::new("OAUTH_ACCESS_TOKEN", token.to_string()), body["instance_url"].as_str().filter(|s| !s.is_empty()).map(String::from)))
             }
         }
     }
@@ -184,6 +211,45 @@ mod tests {
             assert!(backoff(a, None) <= Duration::from_secs(30));
         }
         assert!(backoff(0, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "2.5".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(2500)));
+        let when = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        h.insert(reqwest::header::RETRY_AFTER, when.parse().unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
+        // a date in the past: go now
+        h.insert(reqwest::header::RETRY_AFTER, "Tue, 01 Dec 2020 10:00:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn workers_told_the_same_wait_spread_out() {
+        let waits: Vec<Duration> = (0..20).map(|_| backoff(0, Some(Duration::from_secs(2)))).collect();
+        assert!(waits.iter().all(|w| *w >= Duration::from_secs(2) && *w <= Duration::from_millis(2500)));
+        assert!(waits.iter().any(|w| *w != waits[0]), "jitter on top of Retry-After");
+    }
+
+    #[tokio::test]
+    async fn a_hold_stops_every_start_until_it_ends() {
+        let rl = RateLimit::new(1000, 1.0);
+        rl.hold(Duration::from_millis(300));
+        let t = Instant::now();
+        rl.acquire().await;
+        assert!(t.elapsed() >= Duration::from_millis(290), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn rate_limit_headers_are_read() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("x-hubspot-ratelimit-remaining", "3".parse().unwrap());
+        h.insert("x-hubspot-ratelimit-interval-milliseconds", "10000".parse().unwrap());
+        h.insert("x-hubspot-ratelimit-daily-remaining", "4242".parse().unwrap());
+        assert_eq!(budget(&h), Budget { remaining: Some(3), interval: Some(Duration::from_secs(10)), daily_remaining: Some(4242) });
     }
 
     #[tokio::test]

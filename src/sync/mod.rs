@@ -477,10 +477,10 @@ impl Shared {
         }))
     }
 
-    /// One attempt: a token (fresh if `refresh`), the rate limit, the request
-    /// `build` makes for the base URL, the response read whole.
-    async fn attempt(&self, refresh: bool, build: impl FnOnce(&str) -> (reqwest::Method, String, Option<Body>)) -> Result<Reply> {
-        let (token, instance) = self.built.settings.auth.token(&self.client, refresh).await?;
+    /// One attempt: the current token, the rate limit, the request `build`
+    /// makes for the base URL, the response read whole; and the token used.
+    async fn attempt(&self, build: impl FnOnce(&str) -> (reqwest::Method, String, Option<Body>)) -> Result<(Reply, crate::config::Secret)> {
+        let (token, instance) = self.built.settings.auth.token(&self.client, false).await?;
         let base = instance.unwrap_or_else(|| self.built.settings.base_url.clone());
         let (method, url, body) = build(&base);
         self.limit.acquire().await;
@@ -491,7 +491,8 @@ impl Shared {
             Some(Body::Csv(c)) => rb.header(reqwest::header::CONTENT_TYPE, "text/csv").body(c),
             None => rb,
         };
-        Ok(match rb.send().await {
+        let used = token.clone();
+        let reply = match rb.send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = http::retry_after(resp.headers());
@@ -502,7 +503,8 @@ impl Shared {
                 }
             }
             Err(e) => Reply::Failed(e.without_url().to_string()),
-        })
+        };
+        Ok((reply, used))
     }
 
     /// Slows every worker, not only the one that was answered: a 429 holds
@@ -532,12 +534,13 @@ impl Shared {
     /// limit, token refresh and retries. Returns the final status and body.
     pub(crate) async fn call(&self, method: reqwest::Method, url: impl Fn(&str) -> String, body: Option<Body>) -> Result<(u16, String)> {
         let mut attempt = 0;
-        let mut refresh = false;
+        let mut refreshed = false;
         loop {
-            let reply = self.attempt(refresh, |base| (method.clone(), url(base), body.clone())).await?;
+            let (reply, used) = self.attempt(|base| (method.clone(), url(base), body.clone())).await?;
             let (transient, retry_after) = match &reply {
-                Reply::Http { status, body, .. } if *status == 401 && !refresh && matches!(self.built.dest.classify(*status, None, body, &[]), Outcome::Reauth) => {
-                    refresh = true;
+                Reply::Http { status, body, .. } if *status == 401 && !refreshed && matches!(self.built.dest.classify(*status, None, body, &[]), Outcome::Reauth) => {
+                    refreshed = true;
+                    self.built.settings.auth.refresh(&self.client, &used).await?;
                     continue;
                 }
                 Reply::Http { status, retry_after, .. } => (*status == 429 || *status >= 500, *retry_after),
@@ -564,13 +567,13 @@ impl Shared {
             if self.stop.load(Ordering::SeqCst) {
                 return Outcome::Transient { retry_after: None, why: "stopped".into() };
             }
-            let reply = self.attempt(false, |base| {
+            let reply = self.attempt(|base| {
                 let r = self.built.dest.request(base, batch);
                 (r.method, r.url, r.body.map(Body::Json))
             });
-            let outcome = match reply.await {
-                Ok(Reply::Http { status, retry_after, body }) => self.built.dest.classify(status, retry_after, &body, batch),
-                Ok(Reply::Failed(why)) => Outcome::Transient { retry_after: None, why },
+            let (outcome, used) = match reply.await {
+                Ok((Reply::Http { status, retry_after, body }, used)) => (self.built.dest.classify(status, retry_after, &body, batch), Some(used)),
+                Ok((Reply::Failed(why), used)) => (Outcome::Transient { retry_after: None, why }, Some(used)),
                 Err(e) => return Outcome::Fatal(e.to_string()),
             };
             match outcome {
@@ -586,7 +589,11 @@ impl Shared {
                 }
                 Outcome::Reauth if !reauthed => {
                     reauthed = true;
-                    if let Err(e) = self.built.settings.auth.token(&self.client, true).await {
+                    let refreshed = match &used {
+                        Some(t) => self.built.settings.auth.refresh(&self.client, t).await,
+                        None => self.built.settings.auth.token(&self.client, true).await.map(|_| ()),
+                    };
+                    if let Err(e) = refreshed {
                         return Outcome::Fatal(e.to_string());
                     }
                 }
