@@ -758,6 +758,9 @@ fn upsert_by_a_unique_property_acknowledges_what_results_show() {
         )
     });
     let server = holder.get().unwrap();
+    // --setup checks the matching property is unique
+    let r = sync(&s, &["--setup"]);
+    assert!(r.all().contains("`healthscore_id` exists but is not unique"), "{}", r.all());
     let r = sync(&s, &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(server.crm.lock().unwrap().records.len(), s.expected.len(), "every record created");

@@ -267,7 +267,12 @@ pub(crate) async fn setup(h: &HubSpot, shared: &super::Shared, fields: &[(String
     } else if !ok(st) {
         return Err(fail("reading the property group", st, &body));
     }
-    for (column, property) in fields {
+    // the property records are matched by is set up (and checked) too
+    let mut wanted: Vec<(String, String)> = fields.to_vec();
+    if let Some(p) = h.id_property.as_ref().filter(|p| !fields.iter().any(|(_, q)| q == *p)) {
+        wanted.push(("account_id".into(), p.clone()));
+    }
+    for (column, property) in &wanted {
         let (ty, field_type, options) = property_type(column);
         let option = |i: usize, o: &str| json!({ "label": label(o), "value": o, "displayOrder": i, "hidden": false });
         let (st, body) = shared.call(Method::GET, |b| format!("{}/{property}", h.properties(b)), None).await?;
@@ -277,6 +282,12 @@ pub(crate) async fn setup(h: &HubSpot, shared: &super::Shared, fields: &[(String
                 let (have, have_field) = (text(&existing, "type"), text(&existing, "fieldType"));
                 if (!have.is_empty() && have != ty) || (!have_field.is_empty() && have_field != field_type) {
                     report.push(format!("property `{property}` exists as `{have}`/`{have_field}`, but `{column}` needs `{ty}`/`{field_type}`: change it in HubSpot"));
+                    continue;
+                }
+                if h.id_property.as_deref() == Some(property.as_str()) && existing.get("hasUniqueValue").and_then(|v| v.as_bool()) != Some(true) {
+                    report.push(format!(
+                        "property `{property}` exists but is not unique (`hasUniqueValue`): records cannot be matched by it — create a unique property in HubSpot and point `match.property` at it"
+                    ));
                     continue;
                 }
                 let present: Vec<String> = existing.get("options").and_then(|o| o.as_array()).map(|a| a.iter().map(|o| text(o, "value")).collect()).unwrap_or_default();
