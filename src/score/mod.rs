@@ -9,7 +9,10 @@
 //! It measures the account, not the calendar: an unhealthy account renewing
 //! in ten months is red today. The timing-aware p_churn_30d/60d/90d sit
 //! beside it. In a cold start (rules card) the health score is the rules
-//! score and the probabilities are null.
+//! score, and the probabilities are the rules risk calibrated on the
+//! validation window (null when too few accounts churned there). Tiers use
+//! the card's cut-offs (from the training window's churn rate at renewal)
+//! unless `scoring.tiers` fixes them.
 //!
 //! Everything is computed at `as_of`, never at the wall clock, and rows are
 //! sorted by `account_id`, so a rerun gives the same bytes.
