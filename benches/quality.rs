@@ -15,8 +15,7 @@ use std::path::PathBuf;
 
 use healthscore::config::Config;
 use healthscore::engine::Engine;
-use healthscore::model::card::{HealthCheck, Kind};
-use healthscore::model::registry::Stored;
+use healthscore::model::card::HealthCheck;
 use healthscore::score::Fidelity;
 
 /// A 95 % Wilson interval for `hits` of `n`, as "p (lo–hi)".
@@ -84,9 +83,7 @@ async fn main() {
         if let Some(t) = &card.tiers {
             println!("  tiers: red below {:.1}, yellow below {:.1} ({})", t.cutoffs.red_below, t.cutoffs.yellow_below, t.method);
         }
-        let mut rules_card = card.clone();
-        rules_card.kind = Kind::Rules;
-        let rules = healthscore::model::Model::from_stored(Stored { card: rules_card, model: None, expansion: None, calibration: None }, 2).unwrap();
+        let rules = model.rules_twin();
         for back in [90u64, 120] {
             let as_of = engine.export_date - chrono::Days::new(back);
             println!("  reasons scored at {as_of} (export − {back} d), churn within the next 90 days:");

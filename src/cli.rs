@@ -567,9 +567,7 @@ async fn demo(c: &Common) -> Result<ExitCode> {
     let rules_fid = if model.is_rules() {
         None
     } else {
-        let mut card = model.card.clone();
-        card.kind = crate::model::card::Kind::Rules;
-        let rules = crate::model::Model::from_stored(crate::model::registry::Stored { card, model: None, expansion: None, calibration: None }, cfg.training.num_threads)?;
+        let rules = model.rules_twin();
         let past = crate::score::score(&engine, &cfg, &rules, &fs, back).await?;
         crate::score::fidelity(&engine, &past, 90).await?
     };

@@ -224,10 +224,11 @@ impl Engine {
 
     /// Whether a table (`usage`) or a table's column (`usage.user_id`) is in the export.
     pub fn present(&self, name: &str) -> bool {
-        match name.split_once('.') {
-            None => self.tables.get(name).is_some_and(|t| t.present()),
-            Some(_) => self.present_tables().contains(name),
-        }
+        let (table, column) = name.split_once('.').map_or((name, None), |(t, c)| (t, Some(c)));
+        self.tables.get(table).filter(|t| t.present()).is_some_and(|t| match column {
+            None => true,
+            Some(c) => t.source.columns.get(c).zip(t.schema.as_ref()).is_some_and(|(n, s)| s.field_with_name(n).is_ok()),
+        })
     }
 
     /// What the export has, as feature `requires` name it: every present

@@ -68,6 +68,24 @@ impl Frame {
             .collect()
     }
 
+    /// The frame without the columns `drop` (indices), e.g. features found constant.
+    pub fn without(&self, drop: &[usize]) -> Frame {
+        let keep: Vec<usize> = (0..self.width()).filter(|j| !drop.contains(j)).collect();
+        let mut x = Vec::with_capacity(self.rows() * keep.len());
+        for i in 0..self.rows() {
+            let row = self.row(i);
+            x.extend(keep.iter().map(|j| row[*j]));
+        }
+        Frame {
+            account_id: self.account_id.clone(),
+            as_of: self.as_of.clone(),
+            names: keep.iter().map(|j| self.names[*j].clone()).collect(),
+            categorical: keep.iter().map(|j| self.categorical[*j]).collect(),
+            x,
+            segment: self.segment.clone(),
+        }
+    }
+
     /// The rows whose index `keep` says, in order.
     pub fn select(&self, keep: &[usize]) -> Frame {
         let w = self.width();

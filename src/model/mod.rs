@@ -129,6 +129,14 @@ impl Model {
         self.card.kind == Kind::Rules
     }
 
+    /// The rules score on this model's features, for comparing reasons
+    /// (uncalibrated: its probabilities are null).
+    pub fn rules_twin(&self) -> Model {
+        let mut card = self.card.clone();
+        card.kind = Kind::Rules;
+        Model { card, hazard: None, expansion: None, calibration: None, ensemble: None }
+    }
+
     /// A rules card whose probabilities were calibrated.
     pub fn rules_calibrated(&self) -> bool {
         self.is_rules() && self.calibration.as_ref().is_some_and(|c| !c.rules.is_empty())

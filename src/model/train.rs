@@ -175,7 +175,7 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
             format!("`{}`: the export has no `{}`", f.name, missing.join("`, `"))
         })
         .collect();
-    let (all, _) = frame::build(&batches, &available, None)?;
+    let (all, mut vocab) = frame::build(&batches, &available, None)?;
     if all.rows() == 0 {
         return Err(Error::Usage(format!(
             "no account is in the population at any of the {} snapshot dates: `subscriptions` (or, without it, `usage` and `outcomes`) place no account in time",
@@ -191,7 +191,9 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
         });
     }
     let features: Vec<&Feature> = available.iter().enumerate().filter(|(j, _)| !constant.contains(j)).map(|(_, f)| *f).collect();
-    let (frame, vocab) = frame::build(&batches, &features, None)?;
+    // the frame is built once; constant columns are dropped from it, not rebuilt
+    let frame = all.without(&constant);
+    vocab.retain(|name, _| frame.names.contains(name));
     let labels = (0..frame.rows())
         .map(|i| {
             by_key.get(&(frame.account_id[i].clone(), frame.as_of[i])).copied().ok_or_else(|| {
