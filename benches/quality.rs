@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use healthscore::config::Config;
 use healthscore::engine::Engine;
 use healthscore::model::card::HealthCheck;
-use healthscore::score::Fidelity;
+use healthscore::generate::fidelity::Fidelity;
 
 /// A 95 % Wilson interval for `hits` of `n`, as "p (lo–hi)".
 fn wilson(hits: usize, n: usize) -> String {
@@ -89,7 +89,7 @@ async fn main() {
             println!("  reasons scored at {as_of} (export − {back} d), churn within the next 90 days:");
             for (label, m, pool) in [("model", &model, &mut pooled_model), ("rules", &rules, &mut pooled_rules)] {
                 let scored = healthscore::score::score(&engine, &cfg, m, &fs, as_of).await.unwrap();
-                let f = healthscore::score::fidelity(&engine, &scored, 90).await.unwrap().unwrap();
+                let f = healthscore::generate::fidelity::check(&engine, &scored, 90).await.unwrap().unwrap();
                 println!("{}", fid_line(label, &f));
                 pool.judged += f.judged;
                 pool.top1 += f.top1;

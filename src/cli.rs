@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, Location};
+use crate::config::Config;
+use crate::location::Location;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
@@ -305,7 +306,7 @@ async fn features(a: FeaturesArgs) -> Result<ExitCode> {
     if let Some(first) = batches.first() {
         let schema = first.schema();
         for d in &dates {
-            let day = crate::generate::sim::day(*d);
+            let day = crate::dates::day(*d);
             let part: Vec<arrow::array::RecordBatch> = batches
                 .iter()
                 .map(|b| {
@@ -562,14 +563,14 @@ async fn demo(c: &Common) -> Result<ExitCode> {
     let back = engine.export_date - chrono::Days::new(90);
     let (model, fs) = crate::score::current_model(&engine, &cfg).await?;
     let past = crate::score::score(&engine, &cfg, &model, &fs, back).await?;
-    let fid = crate::score::fidelity(&engine, &past, 90).await?;
+    let fid = crate::generate::fidelity::check(&engine, &past, 90).await?;
     // the rules score's reasons on the same accounts, for comparison
     let rules_fid = if model.is_rules() {
         None
     } else {
         let rules = model.rules_twin();
         let past = crate::score::score(&engine, &cfg, &rules, &fs, back).await?;
-        crate::score::fidelity(&engine, &past, 90).await?
+        crate::generate::fidelity::check(&engine, &past, 90).await?
     };
     print_demo_summary(&cfg, &card, &scored, fid.as_ref(), rules_fid.as_ref(), back);
     Ok(ExitCode::SUCCESS)
@@ -583,8 +584,8 @@ fn print_demo_summary(
     cfg: &Config,
     card: &crate::model::card::Card,
     s: &crate::score::Scored,
-    fid: Option<&crate::score::Fidelity>,
-    rules_fid: Option<&crate::score::Fidelity>,
+    fid: Option<&crate::generate::fidelity::Fidelity>,
+    rules_fid: Option<&crate::generate::fidelity::Fidelity>,
     back: NaiveDate,
 ) {
     let n = s.rows.len();
@@ -672,7 +673,7 @@ fn print_demo_summary(
             pct(f.random_top3 / f.judged.max(1) as f64),
             pct(f.false_alarm),
             f.not_yet,
-            crate::score::VISIBLE_AFTER_DAYS,
+            crate::generate::fidelity::VISIBLE_AFTER_DAYS,
             f.churners - f.judged - f.not_yet
         );
         if let Some(r) = rules_fid {

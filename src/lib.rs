@@ -9,10 +9,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod contract;
+pub mod dates;
 pub mod engine;
 pub mod error;
 pub mod features;
 pub mod generate;
+pub mod location;
 pub mod log;
 pub mod model;
 pub mod output;

@@ -9,7 +9,6 @@
 //! `<table>`. An optional table that is absent is registered empty, so the
 //! feature SQL still plans; the features that need it are dropped.
 
-pub mod contract;
 pub mod store;
 pub mod validate;
 
@@ -36,7 +35,8 @@ use parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::config::{Config, TableSource};
 use crate::error::{Context, Error, Result};
-use contract::Kind;
+use crate::contract::{self, Kind};
+use crate::location::Location;
 use store::{Blob, Stores};
 
 /// One input file, as listed.
@@ -76,7 +76,9 @@ impl InputTable {
 }
 
 pub struct Engine {
-    pub ctx: SessionContext,
+    /// DataFusion's session, behind the methods below, so that another engine
+    /// (Ballista) can offer the same surface.
+    ctx: SessionContext,
     pub stores: Stores,
     pub cfg: Config,
     pub tables: BTreeMap<&'static str, InputTable>,
@@ -258,7 +260,7 @@ impl Engine {
         };
         let loc = &src.location;
         let as_str = loc.0.path().trim_end_matches('/').to_string();
-        let folder = self.stores.blob(&crate::config::Location({
+        let folder = self.stores.blob(&Location({
             let mut u = loc.0.clone();
             u.set_path(&format!("{as_str}/"));
             u
@@ -280,7 +282,7 @@ impl Engine {
             let single = if as_str.ends_with(".parquet") { as_str.clone() } else { format!("{as_str}.parquet") };
             let mut u = loc.0.clone();
             u.set_path(&single);
-            let blob = self.stores.blob(&crate::config::Location(u))?;
+            let blob = self.stores.blob(&Location(u))?;
             if let Ok(meta) = object_store::ObjectStoreExt::head(blob.store.as_ref(), &blob.path).await {
                 files.push(InputFile { display: display(&blob.path), blob, size: meta.size, stats: Default::default() });
             }
@@ -435,6 +437,34 @@ impl Engine {
             "{context}: the query engine needs more memory than `engine.memory_limit_mb` ({} MB) allows{wanted}: raise `engine.memory_limit_mb`{machine}",
             self.cfg.memory_limit_mb
         ))
+    }
+
+    /// Defines the view `name` by `sql`, replacing one of the same name;
+    /// `materialize` computes it once and holds the result in memory (a
+    /// view several others read). `what` names the SQL file in errors.
+    pub async fn define_view(&self, name: &str, sql: &str, materialize: bool, what: &str) -> Result<()> {
+        let _ = self.ctx.deregister_table(name);
+        let plan = self.ctx.sql(sql).await.map_err(|e| Error::Config(format!("{what}: {e}")))?;
+        if materialize {
+            let schema = Arc::new(plan.schema().as_arrow().clone());
+            let batches = plan.collect().await.map_err(|e| self.query_error(what, e))?;
+            return self.register_batches(name, schema, batches);
+        }
+        self.ctx.register_table(name, plan.into_view()).map_err(|e| Error::other(format!("registering view `{name}`"), e))?;
+        Ok(())
+    }
+
+    /// The column names of a registered table or view.
+    pub async fn columns_of(&self, name: &str) -> Result<Vec<String>> {
+        let df = self.ctx.table(name).await.context(format!("reading `{name}`"))?;
+        Ok(df.schema().fields().iter().map(|f| f.name().clone()).collect())
+    }
+
+    /// Registers the Parquet files under `folder` as `name`, replacing one of
+    /// the same name.
+    pub async fn register_parquet(&self, name: &str, folder: &Location) -> Result<()> {
+        let _ = self.ctx.deregister_table(name);
+        self.ctx.register_parquet(name, folder.as_str(), Default::default()).await.map_err(|e| Error::other(format!("reading `{name}`"), e))
     }
 
     /// Registers a small in-memory table, replacing one of the same name.

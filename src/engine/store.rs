@@ -14,7 +14,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use url::Url;
 
-use crate::config::Location;
+use crate::location::Location;
 use crate::error::{Context, Error, Result};
 
 #[derive(Clone, Default)]

@@ -8,7 +8,7 @@
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 
-use super::contract::{self, Kind};
+use crate::contract::{self, Kind};
 use super::{Engine, InputFile};
 use crate::error::{Error, Result};
 
@@ -63,7 +63,7 @@ fn checks(spec: &contract::Table, export: chrono::NaiveDate) -> Vec<Check> {
                 Kind::Time => format!("{q} >= TIMESTAMP '{next} 00:00:00'"),
                 _ => format!("{q} > DATE '{export}'"),
             };
-            let last = crate::generate::sim::day(export) as f64;
+            let last = crate::dates::day(export) as f64;
             out.push(Check { column: c.name, predicate: p, what: format!("dates after the export day {export}"), proof: Proof::MaxAtMost(last) });
         }
     }

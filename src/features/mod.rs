@@ -108,22 +108,12 @@ impl SqlFolder {
         }
         let mut reads_usage: BTreeSet<String> = BTreeSet::new();
         for v in &self.views {
-            let _ = engine.ctx.deregister_table(v.name.as_str());
-            let plan = engine.ctx.sql(&v.sql).await.map_err(|e| Error::Config(format!("`{}/{}.sql`: {e}", self.name, v.name)))?;
             let big = v.refs.iter().any(|r| r == "usage" || reads_usage.contains(r));
             if big {
                 reads_usage.insert(v.name.clone());
             }
-            if readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big {
-                let schema = Arc::new(plan.schema().as_arrow().clone());
-                let batches = plan.collect().await.map_err(|e| engine.query_error(format!("`{}/{}.sql`", self.name, v.name), e))?;
-                engine.register_batches(&v.name, schema, batches)?;
-            } else {
-                engine
-                    .ctx
-                    .register_table(v.name.as_str(), plan.into_view())
-                    .map_err(|e| Error::other(format!("registering view `{}`", v.name), e))?;
-            }
+            let materialize = readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big;
+            engine.define_view(&v.name, &v.sql, materialize, &format!("`{}/{}.sql`", self.name, v.name)).await?;
         }
         Ok(())
     }
@@ -202,8 +192,7 @@ impl FeatureSet {
 
     /// Checks the output view's columns against `features.yaml` (plans only).
     pub async fn check_columns(&self, engine: &Engine) -> Result<()> {
-        let df = engine.ctx.table(self.spec.output.as_str()).await.context("reading the output view")?;
-        let cols: BTreeSet<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let cols: BTreeSet<String> = engine.columns_of(&self.spec.output).await?.into_iter().collect();
         for f in &self.spec.features {
             if !cols.contains(&f.name) {
                 return Err(Error::Config(format!(
@@ -225,7 +214,7 @@ impl FeatureSet {
 }
 
 pub fn register_dates(engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
-    let days: Vec<i32> = dates.iter().map(|d| crate::generate::sim::day(*d)).collect();
+    let days: Vec<i32> = dates.iter().map(|d| crate::dates::day(*d)).collect();
     let schema = Arc::new(Schema::new(vec![Field::new("as_of", DataType::Date32, false)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Date32Array::from(days))]).context("snapshot dates")?;
     engine.register_batches("snapshot_dates", schema, vec![batch])?;
@@ -239,7 +228,7 @@ pub fn register_dates(engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(Date32Array::from(vec![crate::generate::sim::day(engine.export_date)])),
+            Arc::new(Date32Array::from(vec![crate::dates::day(engine.export_date)])),
             Arc::new(arrow::array::Int32Array::from(vec![t.churn_grace_days as i32])),
             Arc::new(arrow::array::Float64Array::from(vec![t.expansion_share])),
             Arc::new(arrow::array::Int32Array::from(vec![t.expansion_horizon as i32])),

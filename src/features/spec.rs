@@ -104,7 +104,7 @@ impl Spec {
                     Some((t, c)) => (t, Some(c)),
                     None => (r.as_str(), None),
                 };
-                let known = crate::engine::contract::table(table).is_some_and(|t| column.is_none_or(|c| t.column(c).is_some()));
+                let known = crate::contract::table(table).is_some_and(|t| column.is_none_or(|c| t.column(c).is_some()));
                 if !known {
                     return Err(Error::Config(format!("`{file}`: feature `{}` requires unknown table or column `{r}`", f.name)));
                 }

@@ -8,6 +8,7 @@
 //! Usage rows in a part are sorted by date, which lets a reader skip row
 //! groups outside a snapshot's window.
 
+pub mod fidelity;
 pub mod sim;
 mod text;
 
@@ -21,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-use crate::config::Location;
+use crate::location::Location;
 use crate::engine::store::{Blob, Stores};
 use crate::error::{Error, Result};
 use crate::output::parquet::encode;
@@ -88,8 +89,8 @@ pub async fn generate(stores: &Stores, out: &Location, opts: &Options, progress:
         return Err(Error::Usage("`--months` must be between 3 and 120".into()));
     }
     let root = stores.blob(out)?;
-    let export = sim::day(opts.export_date);
-    let history_start = sim::day(opts.export_date.checked_sub_months(chrono::Months::new(opts.months)).unwrap());
+    let export = crate::dates::day(opts.export_date);
+    let history_start = crate::dates::day(opts.export_date.checked_sub_months(chrono::Months::new(opts.months)).unwrap());
     let mut summary = Summary { accounts: opts.accounts, ..Default::default() };
     let mut totals: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let n_chunks = opts.accounts.div_ceil(CHUNK);

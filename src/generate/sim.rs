@@ -11,12 +11,13 @@
 //! payments happen to healthy accounts too, and some churn has no visible
 //! cause at all.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Datelike, Months};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::text::{self, TicketKind};
+use crate::dates::{date, day};
 
 pub const DAY_US: i64 = 86_400_000_000;
 
@@ -291,14 +292,6 @@ impl Episode {
     fn progress(&self, d: i32) -> f64 {
         ((d - self.onset) as f64 / (self.end - self.onset).max(1) as f64).clamp(0.0, 1.0)
     }
-}
-
-pub fn day(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
-}
-
-pub fn date(day: i32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(day as u64)
 }
 
 fn add_years(d: i32, years: u32) -> i32 {

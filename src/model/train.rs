@@ -26,7 +26,7 @@ use crate::config::{Config, FIXED_TIERS, Tier, Tiers};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::features::{Feature, FeatureSet, SqlFolder};
-use crate::generate::sim::{date, day};
+use crate::dates::{date, day};
 
 pub const LABELS_VERSION: &str = "v2";
 

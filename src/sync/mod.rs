@@ -56,7 +56,7 @@ impl Value {
             }
             Value::Text(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
-            Value::Date(d) => crate::generate::sim::date(*d).to_string(),
+            Value::Date(d) => crate::dates::date(*d).to_string(),
         }
     }
 }
@@ -1051,7 +1051,7 @@ async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]
     use arrow::array::{Date32Array, StringArray, UInt64Array};
     use arrow::datatypes::{Field, Schema};
     let part = format!("run_id={}", out.run_id);
-    let d = crate::generate::sim::day(as_of);
+    let d = crate::dates::day(as_of);
     let s = |v: Vec<String>| Arc::new(StringArray::from(v)) as arrow::array::ArrayRef;
     let u = |v: Vec<usize>| Arc::new(UInt64Array::from(v.into_iter().map(|x| x as u64).collect::<Vec<_>>())) as arrow::array::ArrayRef;
     let n = reports.len();

@@ -154,7 +154,7 @@ pub fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
 }
 
 pub fn day(s: &str) -> i32 {
-    healthscore::generate::sim::day(chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    healthscore::dates::day(chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
 }
 
 /// A tiny valid export: three accounts and a little usage.

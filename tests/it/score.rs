@@ -88,7 +88,7 @@ async fn reasons_name_the_planted_cause_for_most_churners() {
     let as_of = engine.export_date - chrono::Days::new(90);
     assert!(model.card.test.to.as_str() <= as_of.to_string().as_str());
     let scored = healthscore::score::score(&engine, &cfg, &model, &fs, as_of).await.unwrap();
-    let f = healthscore::score::fidelity(&engine, &scored, 90).await.unwrap().unwrap();
+    let f = healthscore::generate::fidelity::check(&engine, &scored, 90).await.unwrap().unwrap();
     assert!(f.judged >= 15, "{f:?}");
     // beside reasons drawn at random from the same features, and beside how
     // often healthy accounts are given a cause's features as their top risk
