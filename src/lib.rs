@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod config;
 pub mod contract;
+pub mod domain;
 pub mod dates;
 pub mod engine;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod location;
 pub mod log;
 pub mod model;
 pub mod output;
+pub mod pipeline;
 pub mod score;
 pub mod sync;
 

@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::contract;
+use crate::domain::Tier;
 use crate::error::{Error, Result};
 use crate::location::{normalize, Location};
 pub use secret::Secret;
@@ -33,23 +34,6 @@ pub struct TableSource {
 pub struct Tiers {
     pub red_below: f64,
     pub yellow_below: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tier {
-    Red,
-    Yellow,
-    Green,
-}
-
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Red => "red",
-            Tier::Yellow => "yellow",
-            Tier::Green => "green",
-        }
-    }
 }
 
 /// The cut-offs for the rules score, and for a model when none are derived.
@@ -73,10 +57,6 @@ impl Tiers {
         } else {
             Tier::Green
         }
-    }
-
-    pub fn tier(&self, score: f64) -> &'static str {
-        self.classify(score).as_str()
     }
 }
 

@@ -9,6 +9,7 @@
 //! `<table>`. An optional table that is absent is registered empty, so the
 //! feature SQL still plans; the features that need it are dropped.
 
+pub mod columns;
 pub mod store;
 pub mod validate;
 

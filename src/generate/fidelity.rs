@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use crate::dates::day;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::model::frame;
-use crate::score::{AccountScore, Scored};
+use crate::engine::columns;
+use crate::output::tables::account_scores::Row as AccountScore;
+use crate::score::Scored;
 
 /// Days a planted cause needs before its signals can show (a monthly
 /// invoice falls due, a survey goes out, a trend window fills).
@@ -78,9 +79,9 @@ pub async fn check(engine: &Engine, scored: &Scored, horizon: i32) -> Result<Opt
         a + horizon
     );
     for b in engine.query(&sql).await? {
-        let ids = frame::strings(&b, "account_id")?;
-        let causes = frame::strings(&b, "causes")?;
-        let onset = frame::floats(&b, "onset")?;
+        let ids = columns::strings(&b, "account_id")?;
+        let causes = columns::strings(&b, "causes")?;
+        let onset = columns::floats(&b, "onset")?;
         for i in 0..b.num_rows() {
             let Some(r) = ids[i].as_deref().and_then(|id| by_id.get(id)) else { continue };
             f.churners += 1;
@@ -118,7 +119,7 @@ pub async fn check(engine: &Engine, scored: &Scored, horizon: i32) -> Result<Opt
         ))
         .await?
         .iter()
-        .map(|b| frame::strings(b, "account_id"))
+        .map(|b| columns::strings(b, "account_id"))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()

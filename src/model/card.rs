@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::calibrate::Isotonic;
 use super::frame::Vocab;
 use super::metrics::Metrics;
+use crate::output::tables::model_metrics;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -125,7 +126,7 @@ pub struct HealthCheck {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TierRate {
-    pub tier: String,
+    pub tier: crate::domain::Tier,
     pub rows: usize,
     pub churned: usize,
     pub rate: Option<f64>,
@@ -149,49 +150,33 @@ pub const INTERVAL_FEATURE: &str = "interval_start_days";
 
 impl Card {
     /// The `model_metrics` rows: one per (split, target, model, metric).
-    pub fn metrics_batch(&self) -> crate::error::Result<(arrow::datatypes::SchemaRef, arrow::array::RecordBatch)> {
-        use arrow::array::{Float64Builder, StringBuilder};
-        use arrow::datatypes::{DataType, Field, Schema};
-        use std::sync::Arc;
-        let mut cols: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::new()).collect();
-        let mut value = Float64Builder::new();
-        let mut push = |target: &str, model: &str, metric: &str, v: Option<f64>| {
-            for (c, s) in cols.iter_mut().zip([self.version.as_str(), "test", target, model, metric]) {
-                c.append_value(s);
-            }
-            value.append_option(v.filter(|v| v.is_finite()));
+    /// The card's `model_metrics` rows: each target's test metrics for the
+    /// model and the rules baseline, then the churn model's feature importance.
+    pub fn metrics_rows(&self) -> Vec<model_metrics::Row> {
+        let mut rows = Vec::new();
+        let mut push = |target: &str, model: &'static str, metric: String, value: Option<f64>| {
+            rows.push(model_metrics::Row { target: target.to_string(), model, metric, value });
         };
         for (target, tm) in &self.metrics {
             for (model, m) in [("lightgbm", tm.model.as_ref()), ("rules", Some(&tm.rules))] {
                 let Some(m) = m else { continue };
-                push(target, model, "rows", Some(m.rows as f64));
-                push(target, model, "positives", Some(m.positives as f64));
-                push(target, model, "auc", m.auc);
-                push(target, model, "pr_auc", m.pr_auc);
-                push(target, model, "brier", m.brier);
-                push(target, model, "log_loss", m.log_loss);
-                push(target, model, "top_decile_lift", m.top_decile_lift);
-                push(target, model, "calibration_error", m.calibration_error);
+                push(target, model, "rows".into(), Some(m.rows as f64));
+                push(target, model, "positives".into(), Some(m.positives as f64));
+                push(target, model, "auc".into(), m.auc);
+                push(target, model, "pr_auc".into(), m.pr_auc);
+                push(target, model, "brier".into(), m.brier);
+                push(target, model, "log_loss".into(), m.log_loss);
+                push(target, model, "top_decile_lift".into(), m.top_decile_lift);
+                push(target, model, "calibration_error".into(), m.calibration_error);
                 for b in &m.calibration {
-                    push(target, model, &format!("calibration_decile_{:02}_predicted", b.decile), Some(b.predicted));
-                    push(target, model, &format!("calibration_decile_{:02}_observed", b.decile), Some(b.observed));
+                    push(target, model, format!("calibration_decile_{:02}_predicted", b.decile), Some(b.predicted));
+                    push(target, model, format!("calibration_decile_{:02}_observed", b.decile), Some(b.observed));
                 }
             }
         }
         for (f, g) in &self.importance {
-            push("churn", "lightgbm", &format!("importance_gain:{f}"), Some(*g));
+            push("churn", "lightgbm", format!("importance_gain:{f}"), Some(*g));
         }
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("model_version", DataType::Utf8, false),
-            Field::new("split", DataType::Utf8, false),
-            Field::new("target", DataType::Utf8, false),
-            Field::new("model", DataType::Utf8, false),
-            Field::new("metric", DataType::Utf8, false),
-            Field::new("value", DataType::Float64, true),
-        ]));
-        let mut arrays: Vec<arrow::array::ArrayRef> = cols.iter_mut().map(|c| Arc::new(c.finish()) as arrow::array::ArrayRef).collect();
-        arrays.push(Arc::new(value.finish()));
-        let batch = arrow::array::RecordBatch::try_new(schema.clone(), arrays).map_err(|e| crate::error::Error::other("model_metrics", e))?;
-        Ok((schema, batch))
+        rows
     }
 }

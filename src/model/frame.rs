@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::array::RecordBatch;
 
-use crate::error::{Error, Result};
+use crate::engine::columns::{days, floats, strings};
+use crate::error::Result;
 use crate::features::Feature;
 
 pub type Vocab = BTreeMap<String, Vec<String>>;
@@ -102,28 +102,6 @@ impl Frame {
             segment: if self.segment.is_empty() { vec![] } else { keep.iter().map(|i| self.segment[*i].clone()).collect() },
         }
     }
-}
-
-/// Text of a string column (Utf8, LargeUtf8 or Utf8View).
-pub fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
-    let a = batch.column_by_name(name).ok_or_else(|| Error::other("reading results", anyhow::anyhow!("no column `{name}`")))?;
-    let a = arrow::compute::cast(a, &DataType::Utf8).map_err(|e| Error::other(format!("column `{name}`"), e))?;
-    let s = a.as_string::<i32>();
-    Ok((0..s.len()).map(|i| if s.is_null(i) { None } else { Some(s.value(i).to_string()) }).collect())
-}
-
-pub fn floats(batch: &RecordBatch, name: &str) -> Result<Vec<f64>> {
-    let a = batch.column_by_name(name).ok_or_else(|| Error::other("reading results", anyhow::anyhow!("no column `{name}`")))?;
-    let a = arrow::compute::cast(a, &DataType::Float64).map_err(|e| Error::other(format!("column `{name}` as a number"), e))?;
-    let f = a.as_primitive::<Float64Type>();
-    Ok((0..f.len()).map(|i| if f.is_null(i) { f64::NAN } else { f.value(i) }).collect())
-}
-
-pub fn days(batch: &RecordBatch, name: &str) -> Result<Vec<i32>> {
-    let a = batch.column_by_name(name).ok_or_else(|| Error::other("reading results", anyhow::anyhow!("no column `{name}`")))?;
-    let a = arrow::compute::cast(a, &DataType::Date32).map_err(|e| Error::other(format!("column `{name}` as a date"), e))?;
-    let d = a.as_primitive::<arrow::datatypes::Date32Type>();
-    Ok((0..d.len()).map(|i| d.value(i)).collect())
 }
 
 /// Builds the matrix. With `vocab`, categorical columns use it (scoring);

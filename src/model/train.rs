@@ -22,8 +22,11 @@ use super::frame::{self, Frame, Vocab};
 use super::metrics::{self, Metrics};
 use super::registry::{Registry, Stored};
 use super::{Model, hazard_matrix, lgbm, rules};
-use crate::config::{Config, FIXED_TIERS, Tier, Tiers};
+use crate::config::{Config, FIXED_TIERS, Tiers};
+use crate::domain::Tier;
+use crate::engine::columns;
 use crate::engine::Engine;
+use crate::output::tables;
 use crate::error::{Error, Result};
 use crate::features::{Feature, FeatureSet, SqlFolder};
 use crate::dates::{date, day};
@@ -147,11 +150,11 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
     let lb = engine.query("SELECT account_id, as_of, days_to_churn, expanded, observed_days FROM labels").await?;
     let mut by_key: HashMap<(String, i32), Label> = HashMap::new();
     for b in &lb {
-        let ids = frame::strings(b, "account_id")?;
-        let asof = frame::days(b, "as_of")?;
-        let dtc = frame::floats(b, "days_to_churn")?;
-        let exp = frame::floats(b, "expanded")?;
-        let obs = frame::floats(b, "observed_days")?;
+        let ids = columns::strings(b, "account_id")?;
+        let asof = columns::days(b, "as_of")?;
+        let dtc = columns::floats(b, "days_to_churn")?;
+        let exp = columns::floats(b, "expanded")?;
+        let obs = columns::floats(b, "observed_days")?;
         for i in 0..ids.len() {
             by_key.insert(
                 (ids[i].clone().unwrap_or_default(), asof[i]),
@@ -473,17 +476,17 @@ pub fn health_check(health: &[f64], frame: &Frame, labels: &[Label], te: &[usize
             labels[*i].churned_within(d.max(0.0) as u32 + INTERVAL_DAYS).map(|y| (*r, y))
         })
         .unzip();
-    let rates = [Tier::Red, Tier::Yellow, Tier::Green]
+    let rates = Tier::ALL
         .into_iter()
         .map(|t| {
             let outcomes: Vec<bool> = te
                 .iter()
                 .zip(health)
-                .filter(|(_, h)| tiers.tier(**h) == t.as_str())
+                .filter(|(_, h)| tiers.classify(**h) == t)
                 .filter_map(|(i, _)| labels[*i].churned_within(max_h))
                 .collect();
             let churned = outcomes.iter().filter(|c| **c).count();
-            TierRate { tier: t.as_str().into(), rows: outcomes.len(), churned, rate: (!outcomes.is_empty()).then(|| churned as f64 / outcomes.len() as f64) }
+            TierRate { tier: t, rows: outcomes.len(), churned, rate: (!outcomes.is_empty()).then(|| churned as f64 / outcomes.len() as f64) }
         })
         .collect();
     HealthCheck { auc_horizon: metrics::auc(&p, &y), auc_by_renewal: metrics::auc(&pr, &yr), rows_by_renewal: yr.len(), tiers: rates }
@@ -868,22 +871,11 @@ pub fn evaluate(model: &Model, frame: &Frame, labels: &[Label], te: &[usize], fe
     Ok(out)
 }
 
-/// One row of a backtest: a model trained as of `origin`, scored at it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct BacktestRow {
-    pub origin: String,
-    pub train_from: String,
-    pub train_to: String,
-    pub target: String,
-    pub model: Metrics,
-    pub rules: Metrics,
-}
-
 /// Rolling-origin evaluation: for each of the last `origins` monthly dates
 /// whose longest horizon is observed, train on what was known then (labels
 /// observed before the origin, validation the newest of those) and score the
 /// accounts at the origin.
-pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &dyn Fn(&str)) -> Result<Vec<BacktestRow>> {
+pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &dyn Fn(&str)) -> Result<Vec<tables::backtest::Row>> {
     let dates = snapshot_dates(engine, cfg).await?;
     if origins == 0 || dates.len() < origins {
         return Err(Error::Usage(format!("`--origins {origins}`: the export has {} usable monthly snapshot dates", dates.len())));
@@ -923,13 +915,22 @@ pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &
         let m = evaluate(&model, frame, labels, &te, &features, cfg)?;
         let r = rules_metrics(frame, labels, &va, &te, &features, cfg);
         for (target, mm) in m {
-            out.push(BacktestRow {
+            let rules = &r[&target];
+            out.push(tables::backtest::Row {
                 origin: origin.to_string(),
                 train_from: train_d[0].to_string(),
                 train_to: train_d[train_d.len() - 1].to_string(),
-                rules: r[&target].clone(),
                 target,
-                model: mm,
+                rows: mm.rows,
+                positives: mm.positives,
+                auc: mm.auc,
+                rules_auc: rules.auc,
+                pr_auc: mm.pr_auc,
+                rules_pr_auc: rules.pr_auc,
+                brier: mm.brier,
+                log_loss: mm.log_loss,
+                top_decile_lift: mm.top_decile_lift,
+                calibration_error: mm.calibration_error,
             });
         }
     }

@@ -20,23 +20,22 @@
 pub mod reasons;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 
 use crate::config::Config;
 use crate::dates::{date, day};
+use crate::domain::Tier;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::features::{Feature, FeatureSet};
 use crate::model::card::Kind;
+use crate::engine::columns;
 use crate::model::frame::{self, Frame};
 use crate::model::registry::Registry;
 use crate::model::Model;
+use crate::output::tables::{account_scores, score_drivers};
 use crate::output::Output;
 
 /// The current model, refused when its feature set has changed.
@@ -84,35 +83,6 @@ pub async fn current_model(engine: &Engine, cfg: &Config) -> Result<(Model, Feat
     Ok((Model::from_stored(stored, cfg.training.num_threads)?, fs))
 }
 
-#[derive(Debug, Clone)]
-pub struct AccountScore {
-    pub account_id: String,
-    pub crm_id: Option<String>,
-    pub name: Option<String>,
-    pub segment: String,
-    pub arr: f64,
-    pub renewal_date: Option<i32>,
-    pub health: f64,
-    pub tier: &'static str,
-    pub model_health: f64,
-    pub model_tier: &'static str,
-    pub p_churn: Vec<f64>,
-    pub p_expand: f64,
-    pub p_churn_at_renewal: Option<f64>,
-    pub segment_percentile: f64,
-    pub delta_7d: Option<f64>,
-    pub delta_30d: Option<f64>,
-    pub days_in_tier: Option<i64>,
-    pub risk: Vec<(String, String)>,
-    pub positive: Vec<(String, String)>,
-    pub action: String,
-    pub override_applied: bool,
-    pub override_reason: Option<String>,
-    pub override_author: Option<String>,
-    /// Calibrated churn hazard per 30-day interval (empty for rules).
-    pub hazards: Vec<f64>,
-}
-
 pub struct Scored {
     pub as_of: NaiveDate,
     pub model_version: String,
@@ -127,7 +97,7 @@ pub struct Scored {
     pub contributions: Vec<f64>,
     pub medians: HashMap<(String, usize), f64>,
     pub vocab: frame::Vocab,
-    pub rows: Vec<AccountScore>,
+    pub rows: Vec<account_scores::Row>,
 }
 
 fn round1(v: f64) -> f64 {
@@ -138,7 +108,7 @@ fn round4(v: f64) -> f64 {
 }
 
 struct Override {
-    tier: Option<String>,
+    tier: Option<Tier>,
     score: Option<f64>,
     reason: String,
     author: String,
@@ -153,13 +123,13 @@ async fn overrides(engine: &Engine, as_of: NaiveDate) -> Result<HashMap<String, 
     );
     let mut out = HashMap::new();
     for b in engine.query(&sql).await? {
-        let ids = frame::strings(&b, "account_id")?;
-        let tiers = frame::strings(&b, "tier")?;
-        let scores = frame::floats(&b, "score")?;
-        let reasons = frame::strings(&b, "reason")?;
-        let authors = frame::strings(&b, "author")?;
+        let ids = columns::strings(&b, "account_id")?;
+        let tiers = columns::strings(&b, "tier")?;
+        let scores = columns::floats(&b, "score")?;
+        let reasons = columns::strings(&b, "reason")?;
+        let authors = columns::strings(&b, "author")?;
         for i in 0..b.num_rows() {
-            let tier = tiers[i].clone().filter(|t| ["red", "yellow", "green"].contains(&t.as_str()));
+            let tier = tiers[i].as_deref().and_then(Tier::parse);
             let score = Some(scores[i]).filter(|s| s.is_finite() && (0.0..=100.0).contains(s));
             if tier.is_none() && score.is_none() {
                 tracing::warn!("`overrides`: account {} has no valid tier (red, yellow, green) or score (0–100); ignored", ids[i].clone().unwrap_or_default());
@@ -184,11 +154,11 @@ struct AccountInfo {
 async fn account_info(engine: &Engine) -> Result<HashMap<String, AccountInfo>> {
     let mut out = HashMap::new();
     for b in engine.query("SELECT account_id, crm_id, name, arr, CAST(renewal_date AS INT) AS renewal FROM accounts").await? {
-        let ids = frame::strings(&b, "account_id")?;
-        let crm = frame::strings(&b, "crm_id")?;
-        let names = frame::strings(&b, "name")?;
-        let arr = frame::floats(&b, "arr")?;
-        let ren = frame::floats(&b, "renewal")?;
+        let ids = columns::strings(&b, "account_id")?;
+        let crm = columns::strings(&b, "crm_id")?;
+        let names = columns::strings(&b, "name")?;
+        let arr = columns::floats(&b, "arr")?;
+        let ren = columns::floats(&b, "renewal")?;
         for i in 0..b.num_rows() {
             out.insert(
                 ids[i].clone().unwrap_or_default(),
@@ -237,19 +207,14 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
         let id = frame.account_id[i].clone();
         let seg = frame.segment.get(i).cloned().unwrap_or_default();
         let model_health = round1(s.health[i]);
-        let model_tier = tiers.tier(model_health);
+        let model_tier = tiers.classify(model_health);
         let o = ovr.get(&id);
         let health = o.and_then(|o| o.score).map(round1).unwrap_or(model_health);
-        let tier = match o.and_then(|o| o.tier.as_deref()) {
-            Some("red") => "red",
-            Some("yellow") => "yellow",
-            Some("green") => "green",
-            _ => tiers.tier(health),
-        };
+        let tier = o.and_then(|o| o.tier).unwrap_or_else(|| tiers.classify(health));
         let p_expand = s.p_expand[i];
         let r = reasons::explain(&frame, i, &s.contributions[i * w..(i + 1) * w], &features, &medians, cfg.risk_reasons, cfg.positive_reasons, tier, p_expand);
         let a = info.get(&id);
-        rows.push(AccountScore {
+        rows.push(account_scores::Row {
             crm_id: a.and_then(|a| a.crm_id.clone()),
             name: a.and_then(|a| a.name.clone()),
             arr: a.map(|a| a.arr).unwrap_or(f64::NAN),
@@ -297,242 +262,119 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
     })
 }
 
+/// The earlier runs a run is compared with: the newest at least 7 (and at
+/// most 14) days before `as_of`, the same for 30 (60), and the newest of all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct History {
+    pub d7: Option<i32>,
+    pub d30: Option<i32>,
+    pub last: Option<i32>,
+}
+
+/// Picks the partitions `History` compares with from the published
+/// partition days (any order; days at or after `as_of` are ignored).
+pub fn pick_history(published: &[i32], as_of: i32) -> History {
+    let mut earlier: Vec<i32> = published.iter().copied().filter(|d| *d < as_of).collect();
+    earlier.sort_unstable();
+    let pick = |n: i32| earlier.iter().rev().find(|d| **d <= as_of - n && **d > as_of - 2 * n).copied();
+    History { d7: pick(7), d30: pick(30), last: earlier.last().copied() }
+}
+
 /// Deltas and days in tier, from the published partitions before `as_of`.
 pub async fn add_history(out: &Output, scored: &mut Scored) -> Result<()> {
+    let t = &account_scores::TABLE;
     let as_of = day(scored.as_of);
-    let mut earlier: Vec<i32> = out
-        .partitions("account_scores")
+    let published: Vec<i32> = out
+        .partitions(t.name)
         .await?
         .iter()
-        .filter_map(|p| p.strip_prefix("as_of=").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
+        .filter_map(|p| t.partition_value(p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
         .map(day)
-        .filter(|d| *d < as_of)
         .collect();
-    earlier.sort_unstable();
-    struct Prev {
-        health: f64,
-        tier: String,
-        days_in_tier: Option<i64>,
-    }
-    let mut cache: BTreeMap<i32, HashMap<String, Prev>> = BTreeMap::new();
-    let mut load = async |d: i32| -> Result<()> {
-        if cache.contains_key(&d) {
-            return Ok(());
+    let h = pick_history(&published, as_of);
+    let mut runs: BTreeMap<i32, HashMap<String, account_scores::Earlier>> = BTreeMap::new();
+    for d in [h.d7, h.d30, h.last].into_iter().flatten() {
+        if !runs.contains_key(&d) {
+            let batches = out.read_partition(t.name, &t.partition(date(d))).await?.unwrap_or_default();
+            runs.insert(d, account_scores::read_earlier(&batches)?);
         }
-        let mut m = HashMap::new();
-        if let Some(batches) = out.read_partition("account_scores", &format!("as_of={}", date(d))).await? {
-            for b in batches {
-                let ids = frame::strings(&b, "account_id")?;
-                let h = frame::floats(&b, "health_score")?;
-                let t = frame::strings(&b, "tier")?;
-                let dit = frame::floats(&b, "days_in_tier")?;
-                for i in 0..b.num_rows() {
-                    m.insert(
-                        ids[i].clone().unwrap_or_default(),
-                        Prev { health: h[i], tier: t[i].clone().unwrap_or_default(), days_in_tier: (!dit[i].is_nan()).then_some(dit[i] as i64) },
-                    );
-                }
-            }
-        }
-        cache.insert(d, m);
-        Ok(())
-    };
-    // the newest partition at least N days old (and at most 2N)
-    let pick = |n: i32| earlier.iter().rev().find(|d| **d <= as_of - n && **d > as_of - 2 * n).copied();
-    let (d7, d30, last) = (pick(7), pick(30), earlier.last().copied());
-    for d in [d7, d30, last].into_iter().flatten() {
-        load(d).await?;
     }
     for r in &mut scored.rows {
-        let get = |d: Option<i32>| d.and_then(|d| cache.get(&d)).and_then(|m| m.get(&r.account_id));
-        r.delta_7d = get(d7).map(|p| round1(r.health - p.health));
-        r.delta_30d = get(d30).map(|p| round1(r.health - p.health));
-        r.days_in_tier = Some(match (get(last), last) {
-            (Some(p), Some(d)) if p.tier == r.tier => p.days_in_tier.unwrap_or(0) + (as_of - d) as i64,
+        let get = |d: Option<i32>| d.and_then(|d| runs.get(&d)).and_then(|m| m.get(&r.account_id));
+        r.delta_7d = get(h.d7).map(|p| round1(r.health - p.health));
+        r.delta_30d = get(h.d30).map(|p| round1(r.health - p.health));
+        r.days_in_tier = Some(match (get(h.last), h.last) {
+            (Some(p), Some(d)) if p.tier == Some(r.tier) => p.days_in_tier.unwrap_or(0) + (as_of - d) as i64,
             _ => 0,
         });
     }
     Ok(())
 }
 
-fn utf8(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Utf8, nullable)
+/// The `account_scores` rows of this run as a batch.
+pub fn account_scores(s: &Scored) -> Result<RecordBatch> {
+    account_scores::batch(&s.rows, day(s.as_of), &s.horizons, s.expansion_horizon, &s.model_version)
 }
-fn f64f(name: &str) -> Field {
-    Field::new(name, DataType::Float64, true)
-}
-fn reason_list(name: &str) -> Field {
-    Field::new(name, DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), false)
-}
-
-/// The `account_scores` table for this run.
-pub fn account_scores(s: &Scored) -> Result<(SchemaRef, RecordBatch)> {
-    let mut fields = vec![
-        utf8("account_id", false),
-        utf8("crm_id", true),
-        utf8("name", true),
-        utf8("segment", true),
-        Field::new("as_of", DataType::Date32, false),
-        f64f("health_score"),
-        utf8("tier", false),
-    ];
-    for h in &s.horizons {
-        fields.push(f64f(&format!("p_churn_{h}d")));
-    }
-    fields.extend([
-        f64f(&format!("p_expand_{}d", s.expansion_horizon)),
-        f64f("p_churn_at_renewal"),
-        f64f("segment_percentile"),
-        f64f("score_delta_7d"),
-        f64f("score_delta_30d"),
-        Field::new("days_in_tier", DataType::Int64, true),
-        reason_list("top_risk_reasons"),
-        reason_list("top_positive_reasons"),
-        utf8("recommended_action", false),
-        utf8("model_version", false),
-        Field::new("override_applied", DataType::Boolean, false),
-        f64f("model_health_score"),
-        utf8("model_tier", false),
-        utf8("override_reason", true),
-        utf8("override_author", true),
-        f64f("arr"),
-        Field::new("renewal_date", DataType::Date32, true),
-    ]);
-    let schema = Arc::new(Schema::new(fields));
-    let rows = &s.rows;
-    let text = |f: &dyn Fn(&AccountScore) -> Option<String>| -> ArrayRef {
-        let mut b = StringBuilder::new();
-        rows.iter().for_each(|r| b.append_option(f(r)));
-        Arc::new(b.finish())
-    };
-    let num = |f: &dyn Fn(&AccountScore) -> Option<f64>| -> ArrayRef {
-        let mut b = Float64Builder::new();
-        rows.iter().for_each(|r| b.append_option(f(r).filter(|v| v.is_finite())));
-        Arc::new(b.finish())
-    };
-    let list = |f: &dyn Fn(&AccountScore) -> &Vec<(String, String)>| -> ArrayRef {
-        let mut b = ListBuilder::new(StringBuilder::new());
-        for r in rows {
-            for (_, t) in f(r) {
-                b.values().append_value(t);
-            }
-            b.append(true);
-        }
-        Arc::new(b.finish())
-    };
-    let as_of = day(s.as_of);
-    let mut cols: Vec<ArrayRef> = vec![
-        text(&|r| Some(r.account_id.clone())),
-        text(&|r| r.crm_id.clone()),
-        text(&|r| r.name.clone()),
-        text(&|r| Some(r.segment.clone())),
-        Arc::new(rows.iter().map(|_| Some(as_of)).collect::<arrow::array::Date32Array>()),
-        num(&|r| Some(r.health)),
-        text(&|r| Some(r.tier.to_string())),
-    ];
-    for k in 0..s.horizons.len() {
-        cols.push(num(&|r| Some(r.p_churn[k])));
-    }
-    let mut days_in_tier = Int64Builder::new();
-    rows.iter().for_each(|r| days_in_tier.append_option(r.days_in_tier));
-    let mut applied = BooleanBuilder::new();
-    rows.iter().for_each(|r| applied.append_value(r.override_applied));
-    let mut renewal = Date32Builder::new();
-    rows.iter().for_each(|r| renewal.append_option(r.renewal_date));
-    cols.extend([
-        num(&|r| Some(r.p_expand)),
-        num(&|r| r.p_churn_at_renewal),
-        num(&|r| Some(r.segment_percentile)),
-        num(&|r| r.delta_7d),
-        num(&|r| r.delta_30d),
-        Arc::new(days_in_tier.finish()) as ArrayRef,
-        list(&|r| &r.risk),
-        list(&|r| &r.positive),
-        text(&|r| Some(r.action.clone())),
-        text(&|_| Some(s.model_version.clone())),
-        Arc::new(applied.finish()) as ArrayRef,
-        num(&|r| Some(r.model_health)),
-        text(&|r| Some(r.model_tier.to_string())),
-        text(&|r| r.override_reason.clone()),
-        text(&|r| r.override_author.clone()),
-        num(&|r| Some(r.arr)),
-        Arc::new(renewal.finish()) as ArrayRef,
-    ]);
-    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::other("building account_scores", e))?;
-    Ok((schema, batch))
-}
-
-/// Accounts per `score_drivers` batch: the table is accounts × features
-/// rows (3.4 million at 82,000 accounts, 300 MB of Arrow arrays), so it is
-/// built and written a slice at a time rather than held whole.
-pub const DRIVER_ACCOUNTS_PER_BATCH: usize = 1024;
 
 /// The `score_drivers` table: every account × feature, with its value, its
 /// contribution (positive raises churn risk) and the segment's median, as
-/// batches built on demand.
-pub fn score_drivers(s: &Scored) -> (SchemaRef, impl Iterator<Item = RecordBatch> + '_) {
-    let schema = Arc::new(Schema::new(vec![
-        utf8("account_id", false),
-        Field::new("as_of", DataType::Date32, false),
-        utf8("feature", false),
-        utf8("label", false),
-        f64f("value"),
-        utf8("value_text", false),
-        f64f("contribution"),
-        f64f("segment_median"),
-        Field::new("explained", DataType::Boolean, false),
-    ]));
+/// batches built on demand, `score_drivers::ACCOUNTS_PER_BATCH` accounts each.
+pub fn score_drivers(s: &Scored) -> impl Iterator<Item = RecordBatch> + '_ {
     let rows = s.frame.rows();
-    let batches = (0..rows).step_by(DRIVER_ACCOUNTS_PER_BATCH).map({
-        let schema = schema.clone();
-        move |start| drivers_batch(s, &schema, start..(start + DRIVER_ACCOUNTS_PER_BATCH).min(rows))
-    });
-    (schema, batches)
+    (0..rows).step_by(score_drivers::ACCOUNTS_PER_BATCH).map(move |start| drivers_batch(s, start..(start + score_drivers::ACCOUNTS_PER_BATCH).min(rows)))
 }
 
-fn drivers_batch(s: &Scored, schema: &SchemaRef, accounts: std::ops::Range<usize>) -> RecordBatch {
+fn drivers_batch(s: &Scored, accounts: std::ops::Range<usize>) -> RecordBatch {
     let f = &s.frame;
     let w = f.width();
-    let (mut id, mut feat, mut label, mut text) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-    let (mut value, mut contrib, mut median) = (Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
-    let mut explained = BooleanBuilder::new();
-    let mut as_of = Date32Builder::new();
-    let d = day(s.as_of);
+    let mut rows = Vec::with_capacity(accounts.len() * w);
     for i in accounts {
         let seg = f.segment.get(i).cloned().unwrap_or_default();
         for j in 0..w {
             let ft = &s.features[j];
             let v = f.value(i, j);
-            id.append_value(&f.account_id[i]);
-            as_of.append_value(d);
-            feat.append_value(&ft.name);
-            label.append_value(&ft.label);
             let shown = if ft.categorical {
                 s.vocab.get(&ft.name).and_then(|voc| (v.is_finite()).then(|| voc.get(v as usize)).flatten()).cloned().unwrap_or_else(|| "n/a".into())
             } else {
                 crate::features::render(ft.unit, v)
             };
-            value.append_option((!ft.categorical && v.is_finite()).then_some(v));
-            text.append_value(shown);
             let c = s.contributions[i * w + j];
-            contrib.append_option(c.is_finite().then(|| (c * 1e6).round() / 1e6));
-            median.append_option(if ft.categorical { None } else { s.medians.get(&(seg.clone(), j)).copied() });
-            explained.append_value(ft.explain);
+            rows.push(score_drivers::Row {
+                account_id: &f.account_id[i],
+                feature: &ft.name,
+                label: &ft.label,
+                value: (!ft.categorical && v.is_finite()).then_some(v),
+                value_text: shown,
+                contribution: c.is_finite().then(|| (c * 1e6).round() / 1e6),
+                segment_median: if ft.categorical { None } else { s.medians.get(&(seg.clone(), j)).copied() },
+                explained: ft.explain,
+            });
         }
     }
-    RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(id.finish()),
-            Arc::new(as_of.finish()),
-            Arc::new(feat.finish()),
-            Arc::new(label.finish()),
-            Arc::new(value.finish()),
-            Arc::new(text.finish()),
-            Arc::new(contrib.finish()),
-            Arc::new(median.finish()),
-            Arc::new(explained.finish()),
-        ],
-    )
-    .expect("the builders follow the schema, one value per row each")
+    score_drivers::batch(&rows, day(s.as_of))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_picks_the_newest_run_inside_each_window() {
+        let as_of = 1000;
+        // runs 1, 6, 8, 13, 20, 31 and 59 days before, one after, unordered
+        let published = [as_of - 20, as_of - 1, as_of - 8, as_of - 59, as_of - 6, as_of - 13, as_of - 31, as_of + 1];
+        let h = pick_history(&published, as_of);
+        assert_eq!(h.d7, Some(as_of - 8), "the newest at least 7 days old");
+        assert_eq!(h.d30, Some(as_of - 31), "the newest at least 30 days old");
+        assert_eq!(h.last, Some(as_of - 1), "the newest before as_of, never the one after");
+    }
+
+    #[test]
+    fn history_leaves_a_window_empty_rather_than_reaching_too_far_back() {
+        // only a run 15 days before: too old for the 7-day delta (max 14), too young for 30
+        let h = pick_history(&[985], 1000);
+        assert_eq!(h, History { d7: None, d30: None, last: Some(985) });
+        assert_eq!(pick_history(&[], 1000), History::default());
+        assert_eq!(pick_history(&[1000], 1000), History::default(), "a rerun of the same date is not history");
+    }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use std::cmp::Ordering;
 
+use crate::domain::Tier;
 use crate::features::{Direction, Feature, render};
 use crate::model::frame::Frame;
 
@@ -59,7 +60,7 @@ pub fn explain(
     medians: &HashMap<(String, usize), f64>,
     n_risk: usize,
     n_positive: usize,
-    tier: &str,
+    tier: Tier,
     p_expand: f64,
 ) -> Reasons {
     let seg = frame.segment.get(i).cloned().unwrap_or_default();
@@ -108,7 +109,7 @@ pub fn explain(
     let action = match top_action {
         Some(a) => a,
         None if p_expand >= 0.3 => "Expansion signal: talk to the champion about more seats or a higher plan".to_string(),
-        None if tier == "green" => "Healthy: keep the regular cadence".to_string(),
+        None if tier == Tier::Green => "Healthy: keep the regular cadence".to_string(),
         None => "Review the account with its owner: the score is low without one clear driver".to_string(),
     };
     Reasons { risk, positive, action }

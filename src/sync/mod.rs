@@ -31,6 +31,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::config::raw::RawDestination;
 use crate::error::{Error, Result};
+use crate::output::tables::{account_scores, sync_log, sync_rejections};
 use crate::output::Output;
 use http::{Auth, RateLimit};
 use state::Values;
@@ -282,7 +283,7 @@ pub fn records(batches: &[RecordBatch], s: &Settings, as_of: chrono::NaiveDate) 
     let mut seen: HashMap<String, String> = HashMap::new();
     for b in batches {
         for i in 0..b.num_rows() {
-            let account_id = cell(b, "account_id", i).text();
+            let account_id = cell(b, account_scores::ACCOUNT_ID, i).text();
             let key = cell(b, &s.key_column, i).text();
             if key.trim().is_empty() {
                 out.skipped_no_key += 1;
@@ -366,22 +367,7 @@ pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Optio
 
 // ---- the driver ----------------------------------------------------------------
 
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Counts {
-    pub records: usize,
-    pub unchanged: usize,
-    pub sent: usize,
-    pub acknowledged: usize,
-    pub rejected: usize,
-    pub retried: usize,
-    pub requests: usize,
-    pub not_delivered: usize,
-    pub skipped_no_key: usize,
-    /// Records not sent because they are quarantined (not in `rejected`).
-    pub quarantined: usize,
-    /// Acknowledged records the CRM had merged into another (the key drifted).
-    pub merged: usize,
-}
+pub use sync_log::Counts;
 
 #[derive(Debug, Clone)]
 pub struct Rejection {
@@ -916,13 +902,14 @@ pub enum Done {
 
 /// The newest `account_scores` partition (or `as_of`'s) as batches.
 pub async fn latest_scores(out: &Output, as_of: Option<chrono::NaiveDate>) -> Result<(chrono::NaiveDate, Vec<RecordBatch>)> {
-    let parts = out.partitions("account_scores").await?;
+    let t = &account_scores::TABLE;
+    let parts = out.partitions(t.name).await?;
     let part = match as_of {
-        Some(d) => format!("as_of={d}"),
+        Some(d) => t.partition(d),
         None => parts.first().cloned().ok_or_else(|| Error::Usage("no `account_scores` yet: run `healthscore run` (or `score`) before `sync`".into()))?,
     };
-    let date = chrono::NaiveDate::parse_from_str(part.trim_start_matches("as_of="), "%Y-%m-%d").map_err(|e| Error::other("partition name", e))?;
-    let batches = out.read_partition("account_scores", &part).await?.ok_or_else(|| Error::Usage(format!("no `account_scores` partition `{part}`")))?;
+    let date = chrono::NaiveDate::parse_from_str(t.partition_value(&part).unwrap_or_default(), "%Y-%m-%d").map_err(|e| Error::other("partition name", e))?;
+    let batches = out.read_partition(t.name, &part).await?.ok_or_else(|| Error::Usage(format!("no `account_scores` partition `{part}`")))?;
     Ok((date, batches))
 }
 
@@ -980,7 +967,7 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
         }
         let st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load(&b.identity()).await? };
         let empty = state::State::default();
-        let tier_property = b.settings.fields.iter().find(|(c, _)| c == "tier").map(|(_, p)| p.clone());
+        let tier_property = b.settings.fields.iter().find(|(c, _)| c == account_scores::TIER).map(|(_, p)| p.clone());
         let (plan, send) = plan(&b.settings.name, &src, if opts.full_resync { &empty } else { &st }, tier_property.as_deref(), b.settings.quarantine_after);
         let known = src.records.iter().filter(|r| st.records.contains_key(&r.key)).count();
         if !opts.force && !opts.dry_run && known > 0 {
@@ -1048,90 +1035,44 @@ async fn peek_state(out: &Output, name: &str) -> Result<state::State> {
 
 /// `sync_log` (one row per destination) and `sync_rejections` (one per record), partitioned by run.
 async fn write_tables(out: &Output, as_of: chrono::NaiveDate, reports: &[Report]) -> Result<()> {
-    use arrow::array::{Date32Array, StringArray, UInt64Array};
-    use arrow::datatypes::{Field, Schema};
-    let part = format!("run_id={}", out.run_id);
     let d = crate::dates::day(as_of);
-    let s = |v: Vec<String>| Arc::new(StringArray::from(v)) as arrow::array::ArrayRef;
-    let u = |v: Vec<usize>| Arc::new(UInt64Array::from(v.into_iter().map(|x| x as u64).collect::<Vec<_>>())) as arrow::array::ArrayRef;
-    let n = reports.len();
-    let mut fields = vec![
-        Field::new("run_id", DataType::Utf8, false),
-        Field::new("destination", DataType::Utf8, false),
-        Field::new("as_of", DataType::Date32, false),
-        Field::new("started_at", DataType::Utf8, false),
-        Field::new("finished_at", DataType::Utf8, false),
-        Field::new("status", DataType::Utf8, false),
-    ];
-    let names = ["records", "unchanged", "sent", "acknowledged", "rejected", "retried", "requests", "not_delivered", "skipped_no_key", "quarantined", "merged"];
-    fields.extend(names.iter().map(|n| Field::new(*n, DataType::UInt64, false)));
-    fields.push(Field::new("message", DataType::Utf8, true));
-    let mut cols = vec![
-        s(vec![out.run_id.clone(); n]),
-        s(reports.iter().map(|r| r.destination.clone()).collect()),
-        Arc::new(Date32Array::from(vec![d; n])) as arrow::array::ArrayRef,
-        s(reports.iter().map(|r| r.started_at.clone()).collect()),
-        s(reports.iter().map(|r| r.finished_at.clone()).collect()),
-        s(reports.iter().map(|r| r.status.clone()).collect()),
-    ];
-    let c = |f: fn(&Counts) -> usize| u(reports.iter().map(|r| f(&r.counts)).collect());
-    cols.extend([
-        c(|c| c.records),
-        c(|c| c.unchanged),
-        c(|c| c.sent),
-        c(|c| c.acknowledged),
-        c(|c| c.rejected),
-        c(|c| c.retried),
-        c(|c| c.requests),
-        c(|c| c.not_delivered),
-        c(|c| c.skipped_no_key),
-        c(|c| c.quarantined),
-        c(|c| c.merged),
-    ]);
     let drift = |r: &Report| -> Option<String> {
         (!r.merged.is_empty()).then(|| {
             let pairs: Vec<String> = r.merged.iter().take(20).map(|(a, b)| format!("{a} → {b}")).collect();
             format!("{} records were merged in the CRM; their key now names another record (update the key upstream): {}", r.merged.len(), pairs.join(", "))
         })
     };
-    cols.push(Arc::new(StringArray::from(
-        reports.iter().map(|r| r.misconfigured.clone().or(r.daily_limit.clone()).or(r.fatal.clone()).or(drift(r))).collect::<Vec<_>>(),
-    )));
-    let schema = Arc::new(Schema::new(fields));
-    let log = RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::other("sync_log", e))?;
-    let mut staged = vec![out.stage("sync_log", &part, &schema, &[log]).await?];
-    let rej: Vec<(&str, &Rejection)> = reports.iter().flat_map(|r| r.rejections.iter().map(move |x| (r.destination.as_str(), x))).collect();
+    let log: Vec<sync_log::Row> = reports
+        .iter()
+        .map(|r| sync_log::Row {
+            destination: r.destination.clone(),
+            started_at: r.started_at.clone(),
+            finished_at: r.finished_at.clone(),
+            status: r.status.clone(),
+            counts: r.counts.clone(),
+            message: r.misconfigured.clone().or(r.daily_limit.clone()).or(r.fatal.clone()).or(drift(r)),
+        })
+        .collect();
+    let (lt, rt) = (&sync_log::TABLE, &sync_rejections::TABLE);
+    let mut staged = vec![out.stage(lt.name, &lt.partition(&out.run_id), &lt.schema(), &[sync_log::batch(&out.run_id, d, &log)?]).await?];
+    let rej: Vec<sync_rejections::Row> = reports
+        .iter()
+        .flat_map(|r| {
+            r.rejections.iter().map(move |x| sync_rejections::Row {
+                destination: r.destination.clone(),
+                account_id: x.account_id.clone(),
+                record_key: x.key.clone(),
+                code: x.code.clone(),
+                field: x.field.clone(),
+                message: x.message.clone(),
+                quarantined: x.quarantined,
+            })
+        })
+        .collect();
     if !rej.is_empty() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("run_id", DataType::Utf8, false),
-            Field::new("destination", DataType::Utf8, false),
-            Field::new("as_of", DataType::Date32, false),
-            Field::new("account_id", DataType::Utf8, false),
-            Field::new("record_key", DataType::Utf8, false),
-            Field::new("code", DataType::Utf8, false),
-            Field::new("field", DataType::Utf8, true),
-            Field::new("message", DataType::Utf8, false),
-            Field::new("quarantined", DataType::Boolean, false),
-        ]));
-        let m = rej.len();
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                s(vec![out.run_id.clone(); m]),
-                s(rej.iter().map(|(d, _)| d.to_string()).collect()),
-                Arc::new(Date32Array::from(vec![d; m])),
-                s(rej.iter().map(|(_, r)| r.account_id.clone()).collect()),
-                s(rej.iter().map(|(_, r)| r.key.clone()).collect()),
-                s(rej.iter().map(|(_, r)| r.code.clone()).collect()),
-                Arc::new(StringArray::from(rej.iter().map(|(_, r)| r.field.clone()).collect::<Vec<_>>())),
-                s(rej.iter().map(|(_, r)| r.message.clone()).collect()),
-                Arc::new(arrow::array::BooleanArray::from(rej.iter().map(|(_, r)| r.quarantined).collect::<Vec<_>>())),
-            ],
-        )
-        .map_err(|e| Error::other("sync_rejections", e))?;
-        staged.push(out.stage("sync_rejections", &part, &schema, &[batch]).await?);
+        staged.push(out.stage(rt.name, &rt.partition(&out.run_id), &rt.schema(), &[sync_rejections::batch(&out.run_id, d, &rej)?]).await?);
     }
-    out.publish(staged).await
+    out.publish(staged).await.map(|_| ())
 }
 
 /// The exit an outcome deserves: a wrong setup 2, daily limit 4, undelivered

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
-use healthscore::model::frame::{floats, strings};
+use healthscore::engine::columns::{floats, strings};
 
 use crate::common::*;
 
@@ -31,7 +31,7 @@ fn a_rerun_with_the_same_as_of_writes_identical_bytes() {
     // score_drivers is built a slice of accounts at a time: every scored
     // account has one row per feature, none lost or repeated at a seam
     let accounts: Vec<String> = scores(&dir.join("out"), EXPORT_DATE).iter().flat_map(|b| strings(b, "account_id").unwrap()).flatten().collect();
-    assert!(accounts.len() > healthscore::score::DRIVER_ACCOUNTS_PER_BATCH, "the company spans more than one slice");
+    assert!(accounts.len() > healthscore::output::tables::score_drivers::ACCOUNTS_PER_BATCH, "the company spans more than one slice");
     let mut per_account: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for b in read_parquet(&dir.join(format!("out/score_drivers/as_of={EXPORT_DATE}/part-0.parquet"))) {
         for id in strings(&b, "account_id").unwrap() {

@@ -222,17 +222,21 @@ impl Destination for HubSpot {
     }
 }
 
-/// HubSpot's property type for a result column.
+/// HubSpot's property type (type, field type, options) for an
+/// `account_scores` column, from the table's own column types.
 pub fn property_type(column: &str) -> (&'static str, &'static str, Vec<&'static str>) {
-    match column {
-        "tier" | "model_tier" => ("enumeration", "select", vec!["red", "yellow", "green"]),
+    use crate::output::tables::{account_scores, Type};
+    if account_scores::TIER_COLUMNS.contains(&column) {
+        return ("enumeration", "select", crate::domain::Tier::ALL.iter().map(|t| t.as_str()).collect());
+    }
+    if account_scores::LONG_TEXT_COLUMNS.contains(&column) {
+        return ("string", "textarea", vec![]);
+    }
+    match account_scores::TABLE.column(column).map(|c| c.ty) {
         // HubSpot's boolean properties are `bool` / `booleancheckbox`
-        "override_applied" => ("bool", "booleancheckbox", vec!["true", "false"]),
-        "as_of" | "renewal_date" => ("date", "date", vec![]),
-        "top_risk_reasons" | "top_positive_reasons" | "recommended_action" | "override_reason" => ("string", "textarea", vec![]),
-        c if c.starts_with("p_") || c.starts_with("score_delta") || ["health_score", "model_health_score", "segment_percentile", "days_in_tier", "arr"].contains(&c) => {
-            ("number", "number", vec![])
-        }
+        Some(Type::Bool) => ("bool", "booleancheckbox", vec!["true", "false"]),
+        Some(Type::Date) => ("date", "date", vec![]),
+        Some(Type::Float | Type::Int | Type::Count) => ("number", "number", vec![]),
         _ => ("string", "text", vec![]),
     }
 }

@@ -1,0 +1,443 @@
+//! The application: each command as a job of stages under the run lock,
+//! recorded in a manifest. `cli` parses arguments and renders what these
+//! functions return; nothing here prints to stdout.
+//!
+//! ```text
+//!  Job::start        take <out>/_lock (put-if-absent) · clean leftover staging
+//!    │  stage …      timed into the manifest (validate, train, score, write, sync)
+//!    │  publish      each table's partition by one atomic step (output)
+//!  Job::finish       write runs/<run_id>.json · release the lock — both, whatever failed
+//! ```
+//!
+//! `score`, `run` and `demo` score; `run` then syncs; `train`, `features` and
+//! `backtest` write their own tables; `sync` sends the newest scores. Each
+//! holds the lock while it writes, so no command can clear another's staging
+//! folder; a dry run reads only and takes none.
+
+pub mod lock;
+pub mod manifest;
+pub mod summary;
+
+use chrono::NaiveDate;
+
+use crate::config::Config;
+use crate::engine::store::Stores;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::features::FeatureSet;
+use crate::log::{self, Stage};
+use crate::output::tables;
+use crate::output::Output;
+use lock::Lock;
+use manifest::{Manifest, StageRecord};
+
+/// The commands that write under the output location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Features,
+    Train,
+    Score,
+    Run,
+    Demo,
+    Sync,
+    Backtest,
+}
+
+impl Command {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Features => "features",
+            Command::Train => "train",
+            Command::Score => "score",
+            Command::Run => "run",
+            Command::Demo => "demo",
+            Command::Sync => "sync",
+            Command::Backtest => "backtest",
+        }
+    }
+}
+
+/// One command's run: its id, the output it writes, the lock it holds and
+/// the manifest it records.
+pub struct Job {
+    pub out: Output,
+    pub stores: Stores,
+    pub manifest: Manifest,
+    lock: Lock,
+    /// The job finished its work but must end in an error (a sync's
+    /// rejections): recorded as the manifest's status and error.
+    failed: Option<String>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Job {
+    /// Takes the lock and clears what crashed runs left in staging.
+    pub async fn start(cfg: &Config, command: Command) -> Result<Job> {
+        let run_id = crate::output::new_run_id();
+        let stores = Stores::new(cfg.storage.clone());
+        let lock = Lock::acquire(&stores, cfg, &run_id, command.as_str()).await?;
+        let out = Output::open(&stores, &cfg.output, &run_id)?;
+        let manifest = Manifest {
+            run_id,
+            command: command.as_str().into(),
+            args: std::env::args().skip(1).collect(),
+            started_at: now(),
+            ..Default::default()
+        };
+        let job = Job { out, stores, manifest, lock, failed: None };
+        if let Err(e) = job.out.clean_staging().await {
+            return job.finish(Err(e)).await;
+        }
+        Ok(job)
+    }
+
+    /// Records how the job ended and releases the lock, whether or not the
+    /// manifest could be written; the job's own error comes first.
+    pub async fn finish<T>(mut self, result: Result<T>) -> Result<T> {
+        self.manifest.finished_at = now();
+        match &result {
+            Ok(_) if self.failed.is_some() => {
+                self.manifest.status = "error".into();
+                self.manifest.error = self.failed.take();
+            }
+            Ok(_) => self.manifest.status = "success".into(),
+            Err(e) => {
+                self.manifest.status = "error".into();
+                self.manifest.error = Some(e.to_string());
+            }
+        }
+        let written = match serde_json::to_string_pretty(&self.manifest) {
+            Ok(json) => self.out.write_run_record(json).await,
+            Err(e) => Err(Error::other("manifest", e)),
+        };
+        let released = self.lock.release().await;
+        let v = result?;
+        written?;
+        released?;
+        Ok(v)
+    }
+}
+
+/// Times a stage into the manifest and logs its summary line.
+pub async fn timed<T, F: std::future::Future<Output = Result<T>>>(manifest: &mut Manifest, name: &'static str, f: F, detail: impl FnOnce(&T) -> String) -> Result<T> {
+    let stage = Stage::start(name);
+    match f.await {
+        Ok(v) => {
+            let d = detail(&v);
+            let secs = stage.done(&d).as_secs_f64();
+            manifest.stages.push(StageRecord { name: name.into(), status: "success".into(), seconds: secs, detail: d });
+            Ok(v)
+        }
+        Err(e) => {
+            manifest.stages.push(StageRecord { name: name.into(), status: "error".into(), seconds: stage.elapsed().as_secs_f64(), detail: e.to_string() });
+            Err(e)
+        }
+    }
+}
+
+/// Opens the export and runs the contract checks; logs warnings. The
+/// cross-table checks (warnings only, one full scan of `usage`) run for
+/// `validate`, `train`, `backtest` and `demo`, not on every scoring run.
+pub async fn validate(cfg: &Config, cross: bool) -> Result<Engine> {
+    let stage = Stage::start("validate");
+    let engine = Engine::open(cfg).await?;
+    let report = crate::engine::validate::check(&engine, cross).await?;
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    if !report.problems.is_empty() {
+        return Err(Error::Input(report.problems));
+    }
+    let tables: Vec<String> = report.tables.iter().map(|(t, rows, files)| format!("{t} {rows} rows/{files} files")).collect();
+    stage.done(&format!("export of {} is valid: {}", engine.export_date, tables.join(", ")));
+    Ok(engine)
+}
+
+/// `validate` inside a job: recorded as the job's first stage.
+async fn validate_stage(job: &mut Job, cfg: &Config, cross: bool) -> Result<Engine> {
+    let t = std::time::Instant::now();
+    let engine = validate(cfg, cross).await;
+    job.manifest.stages.push(StageRecord {
+        name: "validate".into(),
+        status: if engine.is_ok() { "success" } else { "error" }.into(),
+        seconds: t.elapsed().as_secs_f64(),
+        detail: engine.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+    });
+    engine
+}
+
+// ---- features -------------------------------------------------------------------
+
+/// What `features` should build.
+pub enum Snapshots {
+    One(Option<NaiveDate>),
+    Monthly { from: NaiveDate, to: Option<NaiveDate> },
+}
+
+pub struct FeatureTable {
+    pub batches: Vec<arrow::array::RecordBatch>,
+    pub dates: Vec<NaiveDate>,
+    pub location: crate::location::Location,
+}
+
+fn snapshot_dates(engine: &Engine, s: &Snapshots) -> Result<Vec<NaiveDate>> {
+    let dates = match s {
+        Snapshots::One(d) => vec![d.unwrap_or(engine.export_date)],
+        Snapshots::Monthly { from, to } => crate::features::monthly(*from, to.unwrap_or(engine.export_date)),
+    };
+    if dates.is_empty() {
+        return Err(Error::Usage("no snapshot dates between `--from` and `--to`".into()));
+    }
+    Ok(dates)
+}
+
+/// The executed plan of the feature query, with its metrics (reads only).
+pub async fn explain_features(cfg: &Config, s: &Snapshots) -> Result<Vec<String>> {
+    let engine = validate(cfg, false).await?;
+    let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?;
+    let dates = snapshot_dates(&engine, s)?;
+    fs.register(&engine, &dates).await?;
+    let mut lines = Vec::new();
+    for b in &engine.query(&format!("EXPLAIN ANALYZE SELECT * FROM {}", fs.spec.output)).await? {
+        lines.extend(crate::engine::columns::strings(b, "plan")?.into_iter().flatten());
+    }
+    Ok(lines)
+}
+
+/// Builds the feature table and publishes one partition per snapshot date.
+pub async fn features(cfg: &Config, s: &Snapshots) -> Result<FeatureTable> {
+    let mut job = Job::start(cfg, Command::Features).await?;
+    let r = features_stages(&mut job, cfg, s).await;
+    job.finish(r).await
+}
+
+async fn features_stages(job: &mut Job, cfg: &Config, s: &Snapshots) -> Result<FeatureTable> {
+    let engine = validate_stage(job, cfg, false).await?;
+    let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?;
+    let dates = snapshot_dates(&engine, s)?;
+    let batches = timed(&mut job.manifest, "features", fs.build(&engine, &dates), |b| {
+        let rows: usize = b.iter().map(|b| b.num_rows()).sum();
+        let cols = b.first().map(|b| b.num_columns() - 2).unwrap_or(0);
+        format!("feature set {} ({}…): {rows} rows × {cols} features over {} snapshot date(s)", fs.version, fs.short_hash(), dates.len())
+    })
+    .await?;
+    let t = &tables::features::TABLE;
+    let mut staged = Vec::new();
+    if let Some(first) = batches.first() {
+        let schema = first.schema();
+        for d in &dates {
+            let part = tables::features::on_day(&batches, crate::dates::day(*d))?;
+            staged.push(job.out.stage(t.name, &t.partition(d), &schema, &part).await?);
+        }
+    }
+    job.manifest.tables = job.out.publish(staged).await?;
+    Ok(FeatureTable { batches, dates, location: cfg.output_table(t.name) })
+}
+
+// ---- train ------------------------------------------------------------------------
+
+/// Trains, registers the model (current if it is better) and writes `model_metrics`.
+pub async fn train(cfg: &Config, force: bool, export: Option<&std::path::Path>) -> Result<crate::model::card::Card> {
+    let mut job = Job::start(cfg, Command::Train).await?;
+    let r = async {
+        let engine = validate_stage(&mut job, cfg, true).await?;
+        train_stage(&mut job, &engine, cfg, force, export).await
+    }
+    .await;
+    job.finish(r).await
+}
+
+async fn train_stage(job: &mut Job, engine: &Engine, cfg: &Config, force: bool, export: Option<&std::path::Path>) -> Result<crate::model::card::Card> {
+    let spin = log::spinner("training");
+    let outcome = timed(
+        &mut job.manifest,
+        "train",
+        crate::model::train::train(engine, cfg, force, export, &|m| {
+            spin.set_message(m.to_string());
+            tracing::debug!("{m}");
+        }),
+        |o| {
+            let p = o.card.promotion.as_ref().map(|p| p.reason.clone()).unwrap_or_default();
+            format!(
+                "model `{}` {} ({:?}): {}",
+                o.card.version,
+                if o.promoted { "is now current" } else { "was registered but not promoted" },
+                o.card.kind,
+                p
+            )
+        },
+    )
+    .await;
+    spin.finish_and_clear();
+    let card = outcome?.card;
+    job.manifest.model_version = Some(format!("{}/{}", card.name, card.version));
+    job.manifest.feature_set = Some(card.feature_set.version.clone());
+    job.manifest.feature_hash = Some(card.feature_set.hash.clone());
+    let t = &tables::model_metrics::TABLE;
+    let batch = tables::model_metrics::batch(&card.version, &card.metrics_rows())?;
+    let staged = job.out.stage(t.name, &t.partition(&card.version), &t.schema(), &[batch]).await?;
+    job.manifest.tables.extend(job.out.publish(vec![staged]).await?);
+    Ok(card)
+}
+
+// ---- score and run ------------------------------------------------------------------
+
+/// What `run` did beyond scoring.
+pub struct Scoring {
+    pub scored: crate::score::Scored,
+    pub synced: Vec<crate::sync::Report>,
+}
+
+/// `score` and `run`: validate, score, write the tables atomically and
+/// record the run; `run` then syncs every destination.
+pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> Result<Scoring> {
+    let mut job = Job::start(cfg, command).await?;
+    let r = score_and_sync(&mut job, cfg, as_of, command == Command::Run).await;
+    if let Ok(s) = &r {
+        job.failed = crate::sync::verdict(&s.synced).err().map(|e| e.to_string());
+    }
+    job.finish(r).await
+}
+
+async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, sync: bool) -> Result<Scoring> {
+    let engine = validate_stage(job, cfg, false).await?;
+    let scored = score_stages(job, &engine, cfg, as_of).await?;
+    let mut synced = Vec::new();
+    if sync && !cfg.destinations.is_empty() {
+        let opts = crate::sync::Options::default();
+        let done = timed(&mut job.manifest, "sync", crate::sync::sync(cfg, &job.out, Some(scored.as_of), &opts), |d| match d {
+            crate::sync::Done::Synced(r) => r.iter().map(|r| format!("{} {}", r.destination, r.status)).collect::<Vec<_>>().join(", "),
+            _ => String::new(),
+        })
+        .await?;
+        if let crate::sync::Done::Synced(r) = done {
+            synced = r;
+        }
+    }
+    Ok(Scoring { scored, synced })
+}
+
+async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<crate::score::Scored> {
+    let as_of = as_of.unwrap_or(engine.export_date);
+    job.manifest.as_of = Some(as_of.to_string());
+    let (model, fs) = crate::score::current_model(engine, cfg).await?;
+    job.manifest.model_version = Some(format!("{}/{}", model.card.name, model.card.version));
+    job.manifest.feature_set = Some(fs.version.clone());
+    job.manifest.feature_hash = Some(fs.hash.clone());
+    let mut scored = timed(&mut job.manifest, "score", crate::score::score(engine, cfg, &model, &fs, as_of), |s| {
+        format!("{} accounts scored at {as_of} with {}", s.rows.len(), s.model_version)
+    })
+    .await?;
+    crate::score::add_history(&job.out, &mut scored).await?;
+    let out = &job.out;
+    let published = timed(
+        &mut job.manifest,
+        "write",
+        async {
+            let (a, d) = (&tables::account_scores::TABLE, &tables::score_drivers::TABLE);
+            let batch = crate::score::account_scores(&scored)?;
+            let staged = vec![
+                out.stage(a.name, &a.partition(as_of), &batch.schema(), &[batch]).await?,
+                out.stage(d.name, &d.partition(as_of), &d.schema(), crate::score::score_drivers(&scored)).await?,
+            ];
+            out.publish(staged).await
+        },
+        |r| r.iter().map(|t| format!("{} {} rows", t.table, t.rows)).collect::<Vec<_>>().join(", "),
+    )
+    .await?;
+    job.manifest.tables.extend(published);
+    Ok(scored)
+}
+
+// ---- demo -----------------------------------------------------------------------------
+
+/// Generates a sample company (if the export location is empty), trains,
+/// scores, and checks the reasons out of time against the planted causes.
+pub async fn demo(cfg: &Config) -> Result<summary::Demo> {
+    let mut job = Job::start(cfg, Command::Demo).await?;
+    let r = demo_stages(&mut job, cfg).await;
+    job.finish(r).await
+}
+
+async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
+    let base = job.stores.blob(&cfg.warehouse)?;
+    if base.child("accounts/").list().await?.is_empty() {
+        let opts = crate::generate::Options { export_date: cfg.export_date.unwrap_or_else(crate::generate::default_export_date), ..Default::default() };
+        let bar = log::bar(opts.accounts as u64, "accounts");
+        let stores = job.stores.clone();
+        timed(&mut job.manifest, "generate", crate::generate::generate(&stores, &cfg.warehouse, &opts, &|n| bar.set_position(n as u64)), |s| {
+            format!("generated a sample company: {} accounts × {} months at {}", s.accounts, opts.months, cfg.warehouse)
+        })
+        .await?;
+        bar.finish_and_clear();
+    }
+    let engine = validate_stage(job, cfg, true).await?;
+    let card = train_stage(job, &engine, cfg, false, None).await?;
+    let scored = score_stages(job, &engine, cfg, None).await?;
+    // Reasons are only honest out of time: score 90 days before the export
+    // with the same model (trained on earlier snapshots) and check the
+    // planted causes of the accounts that then churned.
+    let back = engine.export_date - chrono::Days::new(90);
+    let (model, fs) = crate::score::current_model(&engine, cfg).await?;
+    let past = crate::score::score(&engine, cfg, &model, &fs, back).await?;
+    let fidelity = crate::generate::fidelity::check(&engine, &past, 90).await?;
+    // the rules score's reasons on the same accounts, for comparison
+    let rules_fidelity = if model.is_rules() {
+        None
+    } else {
+        let rules = model.rules_twin();
+        let past = crate::score::score(&engine, cfg, &rules, &fs, back).await?;
+        crate::generate::fidelity::check(&engine, &past, 90).await?
+    };
+    Ok(summary::Demo::new(cfg, card, &scored, fidelity, rules_fidelity, back))
+}
+
+// ---- backtest ---------------------------------------------------------------------------
+
+/// Rolling-origin evaluation, written to the `backtest` table.
+pub async fn backtest(cfg: &Config, origins: usize) -> Result<Vec<tables::backtest::Row>> {
+    let mut job = Job::start(cfg, Command::Backtest).await?;
+    let r = async {
+        let engine = validate_stage(&mut job, cfg, true).await?;
+        let spin = log::spinner("backtest");
+        let rows = timed(&mut job.manifest, "backtest", crate::model::train::backtest(&engine, cfg, origins, &|m| spin.set_message(m.to_string())), |rows| {
+            format!("{origins} origins × {} targets written to {}", rows.len() / origins.max(1), cfg.output_table(tables::backtest::TABLE.name))
+        })
+        .await;
+        spin.finish_and_clear();
+        let rows = rows?;
+        let t = &tables::backtest::TABLE;
+        let batch = tables::backtest::batch(&rows)?;
+        let staged = job.out.stage(t.name, &t.partition(&job.out.run_id), &t.schema(), &[batch]).await?;
+        job.manifest.tables = job.out.publish(vec![staged]).await?;
+        Ok(rows)
+    }
+    .await;
+    job.finish(r).await
+}
+
+// ---- sync -------------------------------------------------------------------------------
+
+/// `sync`: a dry run reads only; anything else holds the lock.
+pub async fn sync(cfg: &Config, as_of: Option<NaiveDate>, opts: &crate::sync::Options) -> Result<crate::sync::Done> {
+    if opts.dry_run {
+        let stores = Stores::new(cfg.storage.clone());
+        let out = Output::open(&stores, &cfg.output, &crate::output::new_run_id())?;
+        return crate::sync::sync(cfg, &out, as_of, opts).await;
+    }
+    let mut job = Job::start(cfg, Command::Sync).await?;
+    job.manifest.as_of = as_of.map(|d| d.to_string());
+    let r = timed(&mut job.manifest, "sync", crate::sync::sync(cfg, &job.out, as_of, opts), |d| match d {
+        crate::sync::Done::Synced(r) => r.iter().map(|r| format!("{} {}", r.destination, r.status)).collect::<Vec<_>>().join(", "),
+        crate::sync::Done::Setup(r) => format!("set up {}", r.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>().join(", ")),
+        crate::sync::Done::Plans(_) => String::new(),
+    })
+    .await;
+    if let Ok(crate::sync::Done::Synced(reports)) = &r {
+        job.failed = crate::sync::verdict(reports).err().map(|e| e.to_string());
+    }
+    job.finish(r).await
+}

@@ -1,0 +1,372 @@
+//! What the commands report, as values with renderers: `text()` for the
+//! terminal, `json()` where a machine reads it. The report issue adds an
+//! HTML renderer here without touching the commands.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::{Target, Tier};
+use crate::generate::fidelity::{Fidelity, VISIBLE_AFTER_DAYS};
+use crate::model::card::{Card, HealthCheck};
+use crate::output::tables::{self, account_scores, backtest::Row};
+use crate::score::Scored;
+
+/// `writeln!` into a String (which cannot fail).
+macro_rules! out {
+    ($o:expr) => {
+        $o.push('\n')
+    };
+    ($o:expr, $($t:tt)*) => {{
+        $o.push_str(&format!($($t)*));
+        $o.push('\n');
+    }};
+}
+
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "–".into())
+}
+
+/// The model card as `train` and `demo` print it.
+pub fn card_text(card: &Card) -> String {
+    let mut o = String::new();
+    out!(
+            o,
+        "model {}/{} ({:?}) on feature set {} ({}…)",
+        card.name,
+        card.version,
+        card.kind,
+        card.feature_set.version,
+        &card.feature_set.hash[..12]
+    );
+    for (label, w) in [("train", &card.train), ("validation", &card.validation), ("test", &card.test)] {
+        out!(
+            o,
+            "  {label:<10} {} → {}  {:>6} snapshot rows, {:>4} churned within the longest horizon ({} accounts), {:>4} expanded",
+            w.from, w.to, w.rows, w.churn_positives, w.churned_accounts, w.expansion_positives
+        );
+    }
+    out!(o, "  test window        AUC  (rules)   PR-AUC (rules)   Brier   lift@10%  calib.err");
+    for (t, m) in &card.metrics {
+        let r = &m.rules;
+        match &m.model {
+            Some(mm) => out!(
+            o,
+                "  {t:<14} {:>7} ({:>5})   {:>6} ({:>5})   {:>6}   {:>7}   {:>8}",
+                fmt(mm.auc, 3),
+                fmt(r.auc, 3),
+                fmt(mm.pr_auc, 3),
+                fmt(r.pr_auc, 3),
+                fmt(mm.brier, 4),
+                fmt(mm.top_decile_lift, 2),
+                fmt(mm.calibration_error, 3)
+            ),
+            None => out!(o, "  {t:<14}   rules {:>5}            {:>5}", fmt(r.auc, 3), fmt(r.pr_auc, 3)),
+        }
+    }
+    if let Some(t) = &card.tiers {
+        out!(o, "  tiers: red below {:.1}, yellow below {:.1} ({})", t.cutoffs.red_below, t.cutoffs.yellow_below, t.method);
+    }
+    if let Some(h) = &card.health {
+        let max_h = card.horizons.iter().max().copied().unwrap_or(90);
+        let rates = |c: &HealthCheck| -> String {
+            c.tiers
+                .iter()
+                .map(|t| match t.rate {
+                    Some(r) => format!("{} {:.1} % of {}", t.tier, 100.0 * r, t.rows),
+                    None => format!("{} (none)", t.tier),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out!(o, "  health score on the test window   AUC {max_h} d   AUC by renewal   churned within {max_h} d, per tier");
+        if let Some(m) = &h.model {
+            out!(o, "    model   {:>17}   {:>14}   {}", fmt(m.auc_horizon, 3), fmt(m.auc_by_renewal, 3), rates(m));
+        }
+        out!(o, "    rules   {:>17}   {:>14}   {}", fmt(h.rules.auc_horizon, 3), fmt(h.rules.auc_by_renewal, 3), rates(&h.rules));
+    }
+    if !card.importance.is_empty() {
+        let top: Vec<String> = card.importance.iter().take(8).map(|(f, _)| f.clone()).collect();
+        out!(o, "  top features by gain: {}", top.join(", "));
+    }
+    for w in &card.warnings {
+        out!(o, "  warning: {w}");
+    }
+    o
+}
+
+
+fn money(v: f64) -> String {
+    crate::features::render(crate::features::Unit::Currency, v)
+}
+
+// ---- demo
+
+/// One tier's share of the scored accounts.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierLine {
+    pub tier: Tier,
+    pub accounts: usize,
+    pub arr: f64,
+}
+
+/// One of the riskiest accounts by ARR at risk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Risky {
+    pub account_id: String,
+    pub name: Option<String>,
+    pub segment: String,
+    pub health: f64,
+    pub tier: Tier,
+    pub arr: f64,
+    pub p_churn: f64,
+    pub reasons: Vec<String>,
+    pub action: String,
+}
+
+/// What `demo` shows: the scored population by tier, the riskiest
+/// accounts, the model against the rules baseline, and how well the
+/// reasons name the planted causes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Demo {
+    pub as_of: NaiveDate,
+    pub model_version: String,
+    pub accounts: usize,
+    pub tiers: Vec<TierLine>,
+    pub overridden: usize,
+    /// The churn horizon ARR at risk is computed with.
+    pub horizon: u32,
+    pub horizons: Vec<u32>,
+    pub riskiest: Vec<Risky>,
+    pub card: Card,
+    pub fidelity: Option<Fidelity>,
+    pub rules_fidelity: Option<Fidelity>,
+    /// The date the fidelity check scored at.
+    pub fidelity_as_of: NaiveDate,
+    pub output: String,
+    pub tables: Vec<String>,
+    pub models: String,
+}
+
+impl Demo {
+    pub fn new(cfg: &Config, card: Card, s: &Scored, fidelity: Option<Fidelity>, rules_fidelity: Option<Fidelity>, back: NaiveDate) -> Demo {
+        let tiers = Tier::ALL
+            .into_iter()
+            .map(|t| {
+                let of = || s.rows.iter().filter(move |r| r.tier == t);
+                TierLine { tier: t, accounts: of().count(), arr: of().map(|r| r.arr).filter(|v| v.is_finite()).sum::<f64>() }
+            })
+            .collect();
+        let k = s.horizons.iter().position(|h| *h == 90).unwrap_or(s.horizons.len() - 1);
+        let mut risky: Vec<&account_scores::Row> = s.rows.iter().filter(|r| r.arr.is_finite()).collect();
+        risky.sort_by(|a, b| (b.arr * b.p_churn[k]).total_cmp(&(a.arr * a.p_churn[k])).then(a.account_id.cmp(&b.account_id)));
+        let riskiest = risky
+            .iter()
+            .take(10)
+            .map(|r| Risky {
+                account_id: r.account_id.clone(),
+                name: r.name.clone(),
+                segment: r.segment.clone(),
+                health: r.health,
+                tier: r.tier,
+                arr: r.arr,
+                p_churn: r.p_churn[k],
+                reasons: r.risk.iter().map(|(_, why)| why.clone()).collect(),
+                action: r.action.clone(),
+            })
+            .collect();
+        Demo {
+            as_of: s.as_of,
+            model_version: s.model_version.clone(),
+            accounts: s.rows.len(),
+            tiers,
+            overridden: s.rows.iter().filter(|r| r.override_applied).count(),
+            horizon: s.horizons[k],
+            horizons: s.horizons.clone(),
+            riskiest,
+            card,
+            fidelity,
+            rules_fidelity,
+            fidelity_as_of: back,
+            output: cfg.output.to_string(),
+            tables: [tables::account_scores::TABLE.name, tables::score_drivers::TABLE.name, tables::model_metrics::TABLE.name]
+                .iter()
+                .map(|t| cfg.output_table(t).to_string())
+                .collect(),
+            models: cfg.models_dir.join(&format!("{}/", cfg.model_name)).to_string(),
+        }
+    }
+
+    /// The summary as JSON (for a notebook or a CI check).
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the summary serialises")
+    }
+
+    /// The summary as the terminal shows it.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        let n = self.accounts;
+        out!(o);
+        out!(o, "healthscore demo — {} accounts scored at {} with model {}", n, self.as_of, self.model_version);
+        out!(o);
+        for t in &self.tiers {
+            out!(o, "  {:<7} {:>6} accounts ({:>4.1}%)   ARR {:>14}", t.tier.as_str(), t.accounts, 100.0 * t.accounts as f64 / n.max(1) as f64, money(t.arr));
+        }
+        if self.overridden > 0 {
+            out!(o, "  ({} tiers set by a CSM override; the model's own tier is kept in `model_tier`)", self.overridden);
+        }
+        out!(o);
+        out!(o, "The 10 riskiest accounts by ARR at risk (ARR × p_churn_{}d):", self.horizon);
+        for r in &self.riskiest {
+            out!(
+                o,
+                "  {:<11} {:<28} {:<11} health {:>5.1} {:<6} ARR {:>10}  p90 {:>5.1}%  at risk {:>9}",
+                r.account_id,
+                r.name.clone().unwrap_or_default().chars().take(28).collect::<String>(),
+                r.segment,
+                r.health,
+                r.tier.as_str(),
+                money(r.arr),
+                100.0 * r.p_churn,
+                money(r.arr * r.p_churn)
+            );
+            for why in &r.reasons {
+                out!(o, "      - {why}");
+            }
+            out!(o, "      → {}", r.action);
+        }
+        let card = &self.card;
+        let h = Target::Churn(self.horizon).name();
+        if let Some(m) = card.metrics.get(&h) {
+            out!(o);
+            match &m.model {
+                Some(mm) => out!(
+                    o,
+                    "Model {} on its test window ({} → {}): {h} AUC {} vs the rules baseline {} (PR-AUC {} vs {}), calibration error {}",
+                    card.version,
+                    card.test.from,
+                    card.test.to,
+                    fmt(mm.auc, 3),
+                    fmt(m.rules.auc, 3),
+                    fmt(mm.pr_auc, 3),
+                    fmt(m.rules.pr_auc, 3),
+                    fmt(mm.calibration_error, 3)
+                ),
+                None => out!(o, "Cold start: scoring uses the rules score ({h} AUC on the test window {})", fmt(m.rules.auc, 3)),
+            }
+        }
+        if let Some(hc) = &card.health {
+            let rates = |c: &HealthCheck| {
+                c.tiers.iter().map(|t| format!("{} {}", t.tier, t.rate.map(|r| format!("{:.0}%", 100.0 * r)).unwrap_or_else(|| "(none)".into()))).collect::<Vec<_>>().join(", ")
+            };
+            if let Some(m) = &hc.model {
+                out!(
+                    o,
+                    "Health score on the test window: AUC {} against churn within {} days (rules score {}); churned by tier: {} (rules score: {})",
+                    fmt(m.auc_horizon, 3),
+                    self.horizons.iter().max().unwrap_or(&90),
+                    fmt(hc.rules.auc_horizon, 3),
+                    rates(m),
+                    rates(&hc.rules)
+                );
+            }
+        }
+        if let Some(t) = &card.tiers {
+            out!(o, "Tiers: red below {:.1}, yellow below {:.1} — {}", t.cutoffs.red_below, t.cutoffs.yellow_below, t.method);
+        }
+        if let Some(f) = &self.fidelity {
+            let pct = |v: f64| format!("{:.0}%", 100.0 * v);
+            out!(
+                o,
+                "Reason fidelity, scored at {} (out of time): of {} accounts that churned within the next 90 days with a visible planted cause, \
+                 the cause's own features were the top risk reason for {} and among the top 3 for {} (reasons drawn at random: {} and {}); \
+                 healthy accounts given a cause as their top risk: {} per cause. Not judged: {} whose cause began less than {} days before, {} with no visible cause",
+                self.fidelity_as_of,
+                f.judged,
+                pct(f.rate(f.top1)),
+                pct(f.rate(f.top3)),
+                pct(f.random_top1 / f.judged.max(1) as f64),
+                pct(f.random_top3 / f.judged.max(1) as f64),
+                pct(f.false_alarm),
+                f.not_yet,
+                VISIBLE_AFTER_DAYS,
+                f.churners - f.judged - f.not_yet
+            );
+            if let Some(r) = &self.rules_fidelity {
+                out!(o, "  the rules score's reasons on the same accounts: top reason {}, top 3 {}, false alarms {} per cause", pct(r.rate(r.top1)), pct(r.rate(r.top3)), pct(r.false_alarm));
+            }
+        }
+        out!(o);
+        out!(o, "Tables under {}:", self.output);
+        for t in &self.tables {
+            out!(o, "  {t}");
+        }
+        out!(o, "  runs/ (one JSON manifest per run)   models: {}", self.models);
+        o
+    }
+}
+
+// ---- sync
+
+/// One paragraph per destination synced.
+pub fn sync_text(reports: &[crate::sync::Report]) -> String {
+    let mut o = String::new();
+    for r in reports {
+        let c = &r.counts;
+        out!(
+            o,
+            "sync {}: {} — {} records: {} unchanged, {} sent, {} acknowledged, {} rejected, {} not delivered; {} requests, {} retried",
+            r.destination, r.status, c.records, c.unchanged, c.sent, c.acknowledged, c.rejected, c.not_delivered, c.requests, c.retried
+        );
+        if !r.merged.is_empty() {
+            let pairs: Vec<String> = r.merged.iter().take(5).map(|(a, b)| format!("{a} → {b}")).collect();
+            out!(o, "  {} records were merged in the CRM: the write landed on the surviving record ({}); update the key upstream", r.merged.len(), pairs.join(", "));
+        }
+        for x in r.rejections.iter().take(5) {
+            out!(o, "  rejected {} ({}): {} {}", x.key, x.account_id, x.code, x.message);
+        }
+    }
+    o
+}
+
+/// The dry-run plans.
+pub fn plans_text(plans: &[crate::sync::Plan]) -> String {
+    let mut o = String::new();
+    for p in plans {
+        out!(
+            o,
+            "dry run {} (scores of {}): {} records → {} new, {} changed, {} unchanged; {} tier changes; {} without a key, {} duplicate keys",
+            p.destination, p.as_of, p.records, p.new, p.changed, p.unchanged, p.tier_changes, p.skipped_no_key, p.duplicate_keys
+        );
+        for (k, f, old, new) in &p.sample {
+            out!(o, "  {k}  {f}: {:?} → {:?}", old, new);
+        }
+    }
+    o
+}
+
+/// The backtest table as a text table.
+pub fn backtest_text(rows: &[Row]) -> String {
+    let mut o = String::new();
+    out!(o, "origin      trained on                target       rows  pos   AUC (rules)    PR-AUC (rules)  Brier   calib.err");
+    for r in rows {
+        out!(
+            o,
+            "{}  {} → {}  {:<11} {:>5} {:>4}  {:>5} ({:>5})  {:>6} ({:>5})   {:>6}  {:>6}",
+            r.origin,
+            r.train_from,
+            r.train_to,
+            r.target,
+            r.rows,
+            r.positives,
+            fmt(r.auc, 3),
+            fmt(r.rules_auc, 3),
+            fmt(r.pr_auc, 3),
+            fmt(r.rules_pr_auc, 3),
+            fmt(r.brier, 4),
+            fmt(r.calibration_error, 3)
+        );
+    }
+    o
+}
