@@ -62,7 +62,7 @@ async fn main() {
         );
         std::fs::write(dir.join("healthscore.yaml"), yaml).unwrap();
         let cfg = Config::load(&dir.join("healthscore.yaml")).unwrap();
-        let stores = healthscore::engine::store::Stores::new(cfg.storage.clone());
+        let stores = healthscore::store::Stores::new(cfg.storage.clone());
         if !dir.join("data/accounts").exists() {
             let opts = healthscore::generate::Options { seed, accounts, ..Default::default() };
             healthscore::generate::generate(&stores, &cfg.warehouse, &opts, &|_| ()).await.unwrap();

@@ -247,7 +247,7 @@ async fn generate(a: GenerateArgs) -> Result<()> {
         export_date: a.export_date.unwrap_or_else(crate::generate::default_export_date),
     };
     let stage = Stage::start("generate");
-    let stores = crate::engine::store::Stores::new(Default::default());
+    let stores = crate::store::Stores::new(Default::default());
     let bar = log::bar(opts.accounts as u64, "accounts");
     let s = crate::generate::generate(&stores, &out, &opts, &|n| bar.set_position(n as u64)).await?;
     bar.finish_and_clear();

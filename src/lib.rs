@@ -8,6 +8,7 @@
 //! CRMs). `cli` wires them into commands.
 
 pub mod cli;
+pub mod columns;
 pub mod config;
 pub mod contract;
 pub mod domain;
@@ -22,6 +23,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod score;
+pub mod store;
 pub mod sync;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@
 //! may start the job from anywhere. Secrets are never in the file: only the
 //! names of the environment variables that hold them.
 
+pub mod destination;
 pub mod raw;
 pub mod secret;
 
@@ -174,7 +175,7 @@ pub struct Config {
     pub rule_weights: BTreeMap<String, f64>,
     pub max_score_age_days: i64,
     pub max_tier_change_share: f64,
-    pub destinations: Vec<raw::RawDestination>,
+    pub destinations: Vec<destination::Destination>,
 }
 
 /// Rules signal groups a feature may belong to; `rules.weights` names them.
@@ -413,11 +414,14 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         return Err(Error::Config("`sync.max_tier_change_share` must be between 0 and 1".into()));
     }
     let mut names = std::collections::BTreeSet::new();
+    let mut destinations = Vec::new();
     for d in &raw.destinations {
         check_name("destinations[].name", &d.name)?;
         if !names.insert(d.name.clone()) {
             return Err(Error::Config(format!("`destinations`: the name `{}` is used twice", d.name)));
         }
+        let columns = crate::output::tables::account_scores::TABLE.column_names(&training.horizons, training.expansion_horizon);
+        destinations.push(destination::Destination::resolve(d, &columns)?);
     }
 
     let memory_limit_mb = raw.engine.memory_limit_mb.unwrap_or_else(default_memory_limit_mb);
@@ -452,7 +456,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         rule_weights,
         max_score_age_days,
         max_tier_change_share,
-        destinations: raw.destinations,
+        destinations,
     })
 }
 

@@ -9,8 +9,6 @@
 //! `<table>`. An optional table that is absent is registered empty, so the
 //! feature SQL still plans; the features that need it are dropped.
 
-pub mod columns;
-pub mod store;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,7 +36,7 @@ use crate::config::{Config, TableSource};
 use crate::error::{Context, Error, Result};
 use crate::contract::{self, Kind};
 use crate::location::Location;
-use store::{Blob, Stores};
+use crate::store::{Blob, Stores};
 
 /// One input file, as listed.
 #[derive(Debug, Clone)]

@@ -264,8 +264,8 @@ pub async fn profile(engine: &Engine, fs: &FeatureSet) -> Result<String> {
         let _ = writeln!(out, "  {table}.{column} (relation `{relation}`):");
         let mut seen = BTreeSet::new();
         for batch in &b {
-            let terms = crate::engine::columns::strings(batch, "term")?;
-            let counts = crate::engine::columns::floats(batch, "n")?;
+            let terms = crate::columns::strings(batch, "term")?;
+            let counts = crate::columns::floats(batch, "n")?;
             for (t, n) in terms.into_iter().zip(counts) {
                 let t = t.unwrap_or_default();
                 let role = role_of(&t).unwrap_or_else(|| format!("{default} (not in the vocabulary)"));

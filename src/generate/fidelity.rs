@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use crate::dates::day;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::engine::columns;
+use crate::columns;
 use crate::output::tables::account_scores::Row as AccountScore;
 use crate::score::Scored;
 

@@ -23,7 +23,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::location::Location;
-use crate::engine::store::{Blob, Stores};
+use crate::store::{Blob, Stores};
 use crate::error::{Error, Result};
 use crate::output::parquet::encode;
 pub use sim::Cause;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
 
-use crate::engine::columns::{days, floats, strings};
+use crate::columns::{days, floats, strings};
 use crate::error::Result;
 use crate::features::Feature;
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::card::{Calibration, Card};
 use crate::config::Config;
-use crate::engine::store::{Blob, Stores};
+use crate::store::{Blob, Stores};
 use crate::error::{Error, Result};
 
 pub struct Registry {

@@ -24,7 +24,7 @@ use super::registry::{Registry, Stored};
 use super::{Model, hazard_matrix, lgbm, rules};
 use crate::config::{Config, FIXED_TIERS, Tiers};
 use crate::domain::Tier;
-use crate::engine::columns;
+use crate::columns;
 use crate::engine::Engine;
 use crate::output::tables;
 use crate::error::{Error, Result};

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::location::Location;
-use crate::engine::store::{Blob, Stores};
+use crate::store::{Blob, Stores};
 use crate::error::{Error, Result};
 
 /// Set to `after_stage` to abort the process between staging and publishing

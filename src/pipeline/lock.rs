@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::engine::store::{Blob, Stores};
+use crate::store::{Blob, Stores};
 use crate::error::{Error, Result};
 
 

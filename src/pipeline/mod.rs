@@ -21,7 +21,7 @@ pub mod summary;
 use chrono::NaiveDate;
 
 use crate::config::Config;
-use crate::engine::store::Stores;
+use crate::store::Stores;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
@@ -202,7 +202,7 @@ pub async fn explain_features(cfg: &Config, s: &Snapshots) -> Result<Vec<String>
     fs.register(&engine, &dates).await?;
     let mut lines = Vec::new();
     for b in &engine.query(&format!("EXPLAIN ANALYZE SELECT * FROM {}", fs.spec.output)).await? {
-        lines.extend(crate::engine::columns::strings(b, "plan")?.into_iter().flatten());
+        lines.extend(crate::columns::strings(b, "plan")?.into_iter().flatten());
     }
     Ok(lines)
 }

@@ -31,7 +31,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::features::{Feature, FeatureSet};
 use crate::model::card::Kind;
-use crate::engine::columns;
+use crate::columns;
 use crate::model::frame::{self, Frame};
 use crate::model::registry::Registry;
 use crate::model::Model;

@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::config::raw::RawDestination;
+use crate::config::destination::{AuthConfig, Crm};
 use crate::error::{Error, Result};
 use crate::output::tables::{account_scores, sync_log, sync_rejections};
 use crate::output::Output;
@@ -122,127 +123,74 @@ pub struct Request {
     pub body: Option<serde_json::Value>,
 }
 
-/// What differs per CRM.
+/// Why a destination's bulk path stopped before its end.
+#[derive(Debug)]
+pub enum Stop {
+    /// The CRM's daily API limit: state saved, exit 4.
+    Daily(String),
+    /// Anything else: exit 1 (a bulk job, if any, stays in the state when it may still finish).
+    Failed(String),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Failed(e.to_string())
+    }
+}
+
+/// What differs per CRM. The driver never asks which CRM it talks to.
 pub trait Destination: Send + Sync + 'static {
-    /// The most records one request may carry.
-    fn max_batch(&self) -> usize;
     /// The request writing `batch` (base URL from the token exchange, if any).
     fn request(&self, base: &str, batch: &[Record]) -> Request;
-    /// Reads the CRM's answer to `request(batch)`.
+    /// Reads the CRM's answer to a request: for `request(batch)`, and (with
+    /// an empty batch) for any other call, where only `Transient` and
+    /// `Reauth` are acted on — the one definition of what is retried.
     fn classify(&self, status: u16, retry_after: Option<Duration>, body: &str, batch: &[Record]) -> Outcome;
     /// A read-only request that behaves like real traffic.
     fn healthcheck(&self, base: &str) -> Request;
+    /// `sync --setup`: creates or checks the CRM fields `fields` maps
+    /// (column → field); one line per field.
+    fn setup<'a>(&'a self, shared: &'a Shared, fields: &'a [(String, String)]) -> BoxFuture<'a, Result<Vec<String>>>;
+    /// Whether `changed` records go through the bulk path rather than batches.
+    fn use_bulk(&self, _changed: usize) -> bool {
+        false
+    }
+    /// The bulk path: sends `send`, acknowledging and rejecting through
+    /// `shared` like the batch path, keeping resumable state in `st`.
+    fn bulk<'a>(&'a self, _shared: &'a Arc<Shared>, _st: &'a mut state::State, _send: Vec<Record>) -> BoxFuture<'a, std::result::Result<(), Stop>> {
+        Box::pin(async { Err(Stop::Failed("this destination has no bulk path".into())) })
+    }
 }
 
-/// Resolved settings shared by every destination.
-pub struct Settings {
-    pub name: String,
-    pub base_url: String,
-    pub batch_size: usize,
-    pub concurrency: usize,
-    pub timeout: Duration,
-    pub max_retries: u32,
-    pub rate: (u32, f64),
-    /// result column → CRM property
-    pub fields: Vec<(String, String)>,
-    /// result column holding the match key
-    pub key_column: String,
-    pub auth: Auth,
-    /// Runs in a row with one same rejection before a record is quarantined.
-    pub quarantine_after: u32,
-    /// Requests left today below which the run stops (exit 4).
-    pub daily_reserve: u64,
-}
-
-fn cfg_err(d: &RawDestination, msg: String) -> Error {
-    Error::Config(format!("destination `{}`: {msg}", d.name))
-}
-
+/// A destination ready to sync: the CRM's half and the resolved settings.
 pub struct Built {
     pub dest: Arc<dyn Destination>,
     pub settings: Settings,
-    pub raw: RawDestination,
+    pub auth: Auth,
 }
+
+/// The settings every destination shares, resolved with the config.
+pub type Settings = crate::config::destination::Destination;
 
 impl Built {
-    /// Whom acknowledgements come from: a state recorded under another
-    /// identity is not applied (see `state::Store::load`).
     pub fn identity(&self) -> String {
-        format!("{} {} {}", self.raw.kind, self.settings.base_url.trim_end_matches('/'), self.raw.object_type.clone().unwrap_or_default())
+        self.settings.identity.clone()
     }
 }
 
-
-/// Columns `account_scores` offers to map.
-pub fn build(d: &RawDestination, columns: &[String]) -> Result<Built> {
-    let (default_url, max_batch, default_rate) = match d.kind.as_str() {
-        "hubspot" => ("https://api.hubapi.com", 100usize, (100u32, 10.0)),
-        "salesforce" => ("", 200, (25, 1.0)),
-        other => return Err(cfg_err(d, format!("unknown kind `{other}`; use hubspot or salesforce"))),
+/// The one place a CRM kind becomes its implementation.
+pub fn build(d: &Settings) -> Built {
+    let dest: Arc<dyn Destination> = match &d.crm {
+        Crm::HubSpot(h) => Arc::new(h.clone()),
+        Crm::Salesforce(s) => Arc::new(s.clone()),
     };
-    let base_url = d.base_url.clone().unwrap_or_else(|| default_url.to_string());
-    if base_url.is_empty() && d.oauth.is_none() {
-        return Err(cfg_err(d, "`base_url` is required (your instance URL, e.g. https://acme.my.salesforce.com)".into()));
-    }
-    if !base_url.is_empty() {
-        url::Url::parse(&base_url).map_err(|e| cfg_err(d, format!("`base_url` `{base_url}`: {e}")))?;
-    }
-    if d.fields.is_empty() {
-        return Err(cfg_err(d, "`fields` maps no column".into()));
-    }
-    for c in d.fields.keys().chain(std::iter::once(&d.match_.column)) {
-        if !columns.contains(c) {
-            return Err(cfg_err(d, format!("`{c}` is not a column of account_scores; use one of {}", columns.join(", "))));
+    let auth = match &d.auth {
+        AuthConfig::Token { env } => Auth::Token { env: env.clone() },
+        AuthConfig::ClientCredentials { token_url, id_env, secret_env } => {
+            Auth::ClientCredentials { token_url: token_url.clone(), id_env: id_env.clone(), secret_env: secret_env.clone(), cached: Default::default() }
         }
-    }
-    let batch_size = d.batch_size.unwrap_or(max_batch);
-    if batch_size == 0 || batch_size > max_batch {
-        return Err(cfg_err(d, format!("`batch_size` must be 1..={max_batch} for {}", d.kind)));
-    }
-    let rate = d.rate_limit.as_ref().map(|r| (r.requests, r.per_seconds)).unwrap_or(default_rate);
-    if rate.0 == 0 || !(rate.1 > 0.0) {
-        return Err(cfg_err(d, "`rate_limit` needs requests > 0 and per_seconds > 0".into()));
-    }
-    let auth = match (&d.token_env, &d.oauth) {
-        (Some(env), None) => Auth::Token { env: env.clone() },
-        (None, Some(o)) => Auth::ClientCredentials {
-            token_url: o.token_url.clone(),
-            id_env: o.client_id_env.clone(),
-            secret_env: o.client_secret_env.clone(),
-            cached: Default::default(),
-        },
-        (Some(_), Some(_)) => return Err(cfg_err(d, "give `token_env` or `oauth`, not both".into())),
-        (None, None) => return Err(cfg_err(d, "`token_env` names the environment variable holding the token".into())),
     };
-    let fields: Vec<(String, String)> = d.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut seen = std::collections::BTreeSet::new();
-    for (_, p) in &fields {
-        if !seen.insert(p) {
-            return Err(cfg_err(d, format!("two columns map to the CRM field `{p}`")));
-        }
-    }
-    let dest: Arc<dyn Destination> = match d.kind.as_str() {
-        "hubspot" => Arc::new(hubspot::HubSpot::new(d).map_err(|m| cfg_err(d, m))?),
-        _ => Arc::new(salesforce::Salesforce::new(d).map_err(|m| cfg_err(d, m))?),
-    };
-    Ok(Built {
-        dest,
-        settings: Settings {
-            name: d.name.clone(),
-            base_url: base_url.trim_end_matches('/').to_string(),
-            batch_size,
-            concurrency: d.concurrency.unwrap_or(4).clamp(1, 32),
-            timeout: Duration::from_secs_f64(d.timeout_seconds.unwrap_or(30.0).max(0.1)),
-            max_retries: d.max_retries.unwrap_or(8),
-            rate,
-            fields,
-            key_column: d.match_.column.clone(),
-            auth,
-            quarantine_after: d.quarantine_after.unwrap_or(3),
-            daily_reserve: d.daily_reserve.unwrap_or(0),
-        },
-        raw: d.clone(),
-    })
+    Built { dest, settings: d.clone(), auth }
 }
 
 // ---- records from account_scores --------------------------------------------
@@ -397,7 +345,7 @@ pub struct Report {
     pub status: String,
 }
 
-pub(crate) struct Shared {
+pub struct Shared {
     pub(crate) built: Arc<Built>,
     pub(crate) client: reqwest::Client,
     pub(crate) limit: RateLimit,
@@ -425,7 +373,7 @@ pub(crate) struct Shared {
 
 /// A request body.
 #[derive(Clone)]
-pub(crate) enum Body {
+pub enum Body {
     Json(serde_json::Value),
     Csv(String),
 }
@@ -436,10 +384,20 @@ enum Reply {
     Failed(String),
 }
 
+/// How the retry loop ended.
+enum Exchanged {
+    /// The last answer (or, retries spent, the last failure) and how the destination read it.
+    Answered { reply: Reply, outcome: Outcome },
+    /// The run stopped before the request was sent.
+    Stopped,
+    /// No token could be had.
+    Fatal(String),
+}
+
 impl Shared {
     /// The driver's state for one destination and run: its HTTP client,
     /// rate limit, ack store and counters.
-    pub(crate) fn new(b: &Arc<Built>, out: &Output) -> Result<Arc<Shared>> {
+    pub fn new(b: &Arc<Built>, out: &Output) -> Result<Arc<Shared>> {
         let s = &b.settings;
         Ok(Arc::new(Shared {
             built: b.clone(),
@@ -465,8 +423,8 @@ impl Shared {
 
     /// One attempt: the current token, the rate limit, the request `build`
     /// makes for the base URL, the response read whole; and the token used.
-    async fn attempt(&self, build: impl FnOnce(&str) -> (reqwest::Method, String, Option<Body>)) -> Result<(Reply, crate::config::Secret)> {
-        let (token, instance) = self.built.settings.auth.token(&self.client, false).await?;
+    async fn attempt(&self, build: &impl Fn(&str) -> (reqwest::Method, String, Option<Body>)) -> Result<(Reply, crate::config::Secret)> {
+        let (token, instance) = self.built.auth.token(&self.client, false).await?;
         let base = instance.unwrap_or_else(|| self.built.settings.base_url.clone());
         let (method, url, body) = build(&base);
         self.limit.acquire().await;
@@ -516,57 +474,28 @@ impl Shared {
         }
     }
 
-    /// One request outside the batch path (Bulk API steps): the same rate
-    /// limit, token refresh and retries. Returns the final status and body.
-    pub(crate) async fn call(&self, method: reqwest::Method, url: impl Fn(&str) -> String, body: Option<Body>) -> Result<(u16, String)> {
-        let mut attempt = 0;
-        let mut refreshed = false;
-        loop {
-            let (reply, used) = self.attempt(|base| (method.clone(), url(base), body.clone())).await?;
-            let (transient, retry_after) = match &reply {
-                Reply::Http { status, body, .. } if *status == 401 && !refreshed && matches!(self.built.dest.classify(*status, None, body, &[]), Outcome::Reauth) => {
-                    refreshed = true;
-                    self.built.settings.auth.refresh(&self.client, &used).await?;
-                    continue;
-                }
-                Reply::Http { status, retry_after, .. } => (*status == 429 || *status >= 500, *retry_after),
-                Reply::Failed(_) => (true, None),
-            };
-            if transient && attempt < self.built.settings.max_retries {
-                self.retried.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(http::backoff(attempt, retry_after)).await;
-                attempt += 1;
-                continue;
-            }
-            return match reply {
-                Reply::Http { status, body, .. } => Ok((status, body)),
-                Reply::Failed(why) => Err(Error::other(format!("destination `{}`", self.built.settings.name), anyhow::anyhow!(why))),
-            };
-        }
-    }
-
-    /// Sends one request with the shared rate limit and retry policy.
-    async fn exchange(&self, batch: &[Record]) -> Outcome {
+    /// The one retry loop: sends what `build` makes for the base URL and
+    /// reads the answer with the destination's `classify` (for `batch`);
+    /// what it calls transient (and a request that got no answer) is sent
+    /// again with backoff up to `max_retries`, an expired session gets one
+    /// fresh token. `stoppable` requests are not started once the run stops.
+    async fn exchange_with(&self, build: impl Fn(&str) -> (reqwest::Method, String, Option<Body>), batch: &[Record], stoppable: bool) -> Exchanged {
         let mut attempt = 0;
         let mut reauthed = false;
         loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Outcome::Transient { retry_after: None, why: "stopped".into() };
+            if stoppable && self.stop.load(Ordering::SeqCst) {
+                return Exchanged::Stopped;
             }
-            let reply = self.attempt(|base| {
-                let r = self.built.dest.request(base, batch);
-                (r.method, r.url, r.body.map(Body::Json))
-            });
-            let (outcome, used) = match reply.await {
-                Ok((Reply::Http { status, retry_after, body }, used)) => (self.built.dest.classify(status, retry_after, &body, batch), Some(used)),
-                Ok((Reply::Failed(why), used)) => (Outcome::Transient { retry_after: None, why }, Some(used)),
-                Err(e) => return Outcome::Fatal(e.to_string()),
+            let (reply, used) = match self.attempt(&build).await {
+                Ok(r) => r,
+                Err(e) => return Exchanged::Fatal(e.to_string()),
+            };
+            let outcome = match &reply {
+                Reply::Http { status, retry_after, body } => self.built.dest.classify(*status, *retry_after, body, batch),
+                Reply::Failed(why) => Outcome::Transient { retry_after: None, why: why.clone() },
             };
             match outcome {
-                Outcome::Transient { retry_after, why } => {
-                    if attempt >= self.built.settings.max_retries {
-                        return Outcome::Transient { retry_after, why };
-                    }
+                Outcome::Transient { retry_after, why } if attempt < self.built.settings.max_retries => {
                     let wait = http::backoff(attempt, retry_after);
                     tracing::debug!(destination = self.built.settings.name, "retrying in {:.1}s: {why}", wait.as_secs_f64());
                     self.retried.fetch_add(1, Ordering::SeqCst);
@@ -575,17 +504,38 @@ impl Shared {
                 }
                 Outcome::Reauth if !reauthed => {
                     reauthed = true;
-                    let refreshed = match &used {
-                        Some(t) => self.built.settings.auth.refresh(&self.client, t).await,
-                        None => self.built.settings.auth.token(&self.client, true).await.map(|_| ()),
-                    };
-                    if let Err(e) = refreshed {
-                        return Outcome::Fatal(e.to_string());
+                    if let Err(e) = self.built.auth.refresh(&self.client, &used).await {
+                        return Exchanged::Fatal(e.to_string());
                     }
                 }
-                Outcome::Reauth => return Outcome::Fatal("the CRM refused a freshly issued token".into()),
-                other => return other,
+                Outcome::Reauth => return Exchanged::Fatal("the CRM refused a freshly issued token".into()),
+                outcome => return Exchanged::Answered { reply, outcome },
             }
+        }
+    }
+
+    /// One request outside the batch path (bulk steps, setup): the same rate
+    /// limit, token refresh and retries. Returns the final status and body.
+    pub async fn call(&self, method: reqwest::Method, url: impl Fn(&str) -> String, body: Option<Body>) -> Result<(u16, String)> {
+        match self.exchange_with(|base| (method.clone(), url(base), body.clone()), &[], false).await {
+            Exchanged::Answered { reply: Reply::Http { status, body, .. }, .. } => Ok((status, body)),
+            Exchanged::Answered { reply: Reply::Failed(why), .. } | Exchanged::Fatal(why) => {
+                Err(Error::other(format!("destination `{}`", self.built.settings.name), anyhow::anyhow!(why)))
+            }
+            Exchanged::Stopped => unreachable!("calls are not stoppable"),
+        }
+    }
+
+    /// Sends one batch with the shared rate limit and retry policy.
+    async fn exchange(&self, batch: &[Record]) -> Outcome {
+        let build = |base: &str| {
+            let r = self.built.dest.request(base, batch);
+            (r.method, r.url, r.body.map(Body::Json))
+        };
+        match self.exchange_with(build, batch, true).await {
+            Exchanged::Answered { outcome, .. } => outcome,
+            Exchanged::Stopped => Outcome::Transient { retry_after: None, why: "stopped".into() },
+            Exchanged::Fatal(m) => Outcome::Fatal(m),
         }
     }
 
@@ -776,22 +726,21 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
             });
         }
     }
-    let bulk = b.raw.kind == "salesforce" && b.raw.bulk_threshold.is_some_and(|t| n_send > t);
-    if bulk {
+    if b.dest.use_bulk(n_send) {
         // inside the driver: a stop still gets its sync_log row and the state folded
         let before = shared.acked.load(Ordering::SeqCst) + shared.rejections.lock().unwrap().len() + shared.undelivered.load(Ordering::SeqCst);
-        if let Err(stop) = salesforce::bulk::run(&shared, &b.raw, &mut st, send).await {
+        if let Err(stop) = b.dest.bulk(&shared, &mut st, send).await {
             let settled = shared.acked.load(Ordering::SeqCst) + shared.rejections.lock().unwrap().len() + shared.undelivered.load(Ordering::SeqCst) - before;
             shared.undelivered.fetch_add(n_send.saturating_sub(settled), Ordering::SeqCst);
             match stop {
-                salesforce::bulk::Stop::Daily(m) => {
+                Stop::Daily(m) => {
                     shared.daily.lock().unwrap().get_or_insert(m);
                 }
-                salesforce::bulk::Stop::Failed(m) => shared.halt_fatal(m),
+                Stop::Failed(m) => shared.halt_fatal(m),
             }
         }
     } else {
-        let batches: Vec<Vec<Record>> = send.chunks(s.batch_size.min(b.dest.max_batch())).map(|c| c.to_vec()).collect();
+        let batches: Vec<Vec<Record>> = send.chunks(s.batch_size).map(|c| c.to_vec()).collect();
         shared.refusal_budget.store((batches.len() / 20).max(25), Ordering::SeqCst);
         futures::stream::iter(batches.into_iter().map(|batch| shared.clone().send(batch)))
             .buffer_unordered(s.concurrency)
@@ -854,7 +803,7 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
 /// The read-only healthcheck: fails fast on a bad token or URL.
 pub async fn healthcheck(b: &Built) -> Result<()> {
     let c = client(b.settings.timeout)?;
-    let (token, instance) = b.settings.auth.token(&c, false).await?;
+    let (token, instance) = b.auth.token(&c, false).await?;
     let base = instance.unwrap_or_else(|| b.settings.base_url.clone());
     let req = b.dest.healthcheck(&base);
     let resp = c
@@ -868,7 +817,7 @@ pub async fn healthcheck(b: &Built) -> Result<()> {
         return Ok(());
     }
     let hint = match status.as_u16() {
-        401 => format!("the token was refused: check the variable `{}`", auth_env(&b.settings.auth)),
+        401 => format!("the token was refused: check the variable `{}`", auth_env(&b.auth)),
         403 => "the token lacks a permission (scope) this needs".into(),
         404 => format!("nothing at that URL: check `base_url`, `api_version` and `object_type` of `{}`", b.settings.name),
         _ => "the CRM is not answering normally".into(),
@@ -932,7 +881,14 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
         if opts.destination.as_ref().is_some_and(|n| n != &d.name) {
             continue;
         }
-        built.push(Arc::new(build(d, &columns)?));
+        // the partition may predate a change of horizons: never send a missing column as nulls
+        if let Some(c) = d.fields.iter().map(|(c, _)| c).chain(std::iter::once(&d.key_column)).find(|c| !columns.contains(c)) {
+            return Err(Error::Usage(format!(
+                "destination `{}`: the `account_scores` partition of {as_of} has no column `{c}` (it was written with other settings); rerun `healthscore score`",
+                d.name
+            )));
+        }
+        built.push(Arc::new(build(d)));
     }
     if built.is_empty() {
         return Err(Error::Usage(format!("no destination named `{}`", opts.destination.clone().unwrap_or_default())));
@@ -940,19 +896,7 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
     if opts.setup {
         let mut reports = Vec::new();
         for b in &built {
-            let c = client(b.settings.timeout)?;
-            let (token, instance) = b.settings.auth.token(&c, false).await?;
-            let base = instance.unwrap_or_else(|| b.settings.base_url.clone());
-            let lines = match b.raw.kind.as_str() {
-                "hubspot" => {
-                    let h = hubspot::HubSpot::new(&b.raw).map_err(Error::Config)?;
-                    hubspot::setup(&h, &*Shared::new(b, out)?, &b.settings.fields).await?
-                }
-                _ => {
-                    let s = salesforce::Salesforce::new(&b.raw).map_err(Error::Config)?;
-                    salesforce::setup(&s, &c, token.expose(), &base, &b.settings.fields).await?
-                }
-            };
+            let lines = b.dest.setup(&*Shared::new(b, out)?, &b.settings.fields).await?;
             reports.push((b.settings.name.clone(), lines));
         }
         return Ok(Done::Setup(reports));

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::store::Blob;
+use crate::store::Blob;
 use crate::error::{Error, Result};
 
 pub type Values = BTreeMap<String, String>;

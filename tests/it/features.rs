@@ -212,8 +212,8 @@ async fn the_training_frame_is_one_plan_over_many_dates_and_matches_single_dates
 fn churned_accounts(data: &Path) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     for b in read_parquet_dir(&data.join("outcomes")) {
-        let ids = healthscore::engine::columns::strings(&b, "account_id").unwrap();
-        let kinds = healthscore::engine::columns::strings(&b, "kind").unwrap();
+        let ids = healthscore::columns::strings(&b, "account_id").unwrap();
+        let kinds = healthscore::columns::strings(&b, "kind").unwrap();
         out.extend(ids.into_iter().zip(kinds).filter(|(_, k)| k.as_deref() == Some("churned")).filter_map(|(i, _)| i));
     }
     out
@@ -258,7 +258,7 @@ async fn rewriting_churned_accounts_rows_changes_no_training_feature_or_label() 
     let (rows_before, labels_before) = frame_and_labels(&cfg).await;
 
     rewrite_accounts(&data, |b| {
-        let ids = healthscore::engine::columns::strings(b, "account_id").unwrap();
+        let ids = healthscore::columns::strings(b, "account_id").unwrap();
         let hit: Vec<bool> = ids.iter().map(|i| i.as_ref().is_some_and(|i| churned.contains(i))).collect();
         let n = b.num_rows();
         let renewal = b.column_by_name("renewal_date").unwrap().as_primitive::<Date32Type>();
@@ -266,7 +266,7 @@ async fn rewriting_churned_accounts_rows_changes_no_training_feature_or_label() 
         let arr = b.column_by_name("arr").unwrap();
         let arr = arrow::compute::cast(arr, &arrow::datatypes::DataType::Float64).unwrap();
         let arr: Float64Array = arr.as_primitive::<arrow::datatypes::Float64Type>().iter().zip(&hit).map(|(v, h)| if *h { Some(0.0) } else { v }).collect();
-        let plan = healthscore::engine::columns::strings(b, "plan").unwrap();
+        let plan = healthscore::columns::strings(b, "plan").unwrap();
         let plan: StringArray = plan.iter().zip(&hit).map(|(p, h)| if *h { Some("churned".to_string()) } else { p.clone() }).collect();
         let seats = arrow::compute::cast(b.column_by_name("seats_licensed").unwrap(), &arrow::datatypes::DataType::Int64).unwrap();
         let seats: Int64Array = seats.as_primitive::<arrow::datatypes::Int64Type>().iter().zip(&hit).map(|(v, h)| if *h { Some(0) } else { v }).collect();
@@ -283,7 +283,7 @@ async fn rewriting_churned_accounts_rows_changes_no_training_feature_or_label() 
 
     // deleting the churned accounts' rows keeps them in the past snapshots
     rewrite_accounts(&data, |b| {
-        let ids = healthscore::engine::columns::strings(b, "account_id").unwrap();
+        let ids = healthscore::columns::strings(b, "account_id").unwrap();
         let keep: BooleanArray = ids.iter().map(|i| Some(!i.as_ref().is_some_and(|i| churned.contains(i)))).collect();
         arrow::compute::filter_record_batch(b, &keep).unwrap()
     });
@@ -316,8 +316,8 @@ async fn account_history_gives_the_segment_as_it_was() {
     let segments = |b: &[RecordBatch]| -> std::collections::BTreeMap<String, String> {
         b.iter()
             .flat_map(|b| {
-                let ids = healthscore::engine::columns::strings(b, "account_id").unwrap();
-                let seg = healthscore::engine::columns::strings(b, "segment").unwrap();
+                let ids = healthscore::columns::strings(b, "account_id").unwrap();
+                let seg = healthscore::columns::strings(b, "segment").unwrap();
                 ids.into_iter().zip(seg).map(|(i, s)| (i.unwrap(), s.unwrap_or_default())).collect::<Vec<_>>()
             })
             .collect()

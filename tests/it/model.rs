@@ -261,19 +261,19 @@ fn too_few_churns_fall_back_to_the_rules_score_with_the_same_schema() {
     assert_eq!(r.code, 0, "{}", r.all());
     let model = read_parquet(&dir2.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
     assert_eq!(rules[0].schema(), model[0].schema());
-    let mv = healthscore::engine::columns::strings(&rules[0], "model_version").unwrap();
+    let mv = healthscore::columns::strings(&rules[0], "model_version").unwrap();
     assert!(mv[0].as_deref().unwrap().ends_with("(rules, calibrated)"), "{mv:?}");
     // a cold start still gives probabilities: the rules score calibrated on the validation window
-    let p: Vec<Vec<f64>> = ["p_churn_30d", "p_churn_60d", "p_churn_90d"].iter().map(|c| healthscore::engine::columns::floats(&rules[0], c).unwrap()).collect();
+    let p: Vec<Vec<f64>> = ["p_churn_30d", "p_churn_60d", "p_churn_90d"].iter().map(|c| healthscore::columns::floats(&rules[0], c).unwrap()).collect();
     for i in 0..p[0].len() {
         assert!(p.iter().all(|v| v[i].is_finite() && (0.0..=1.0).contains(&v[i])), "row {i}");
         assert!(p[0][i] <= p[1][i] && p[1][i] <= p[2][i], "row {i}: {} {} {}", p[0][i], p[1][i], p[2][i]);
     }
     let mean90 = p[2].iter().sum::<f64>() / p[2].len() as f64;
     assert!(mean90 > 0.005 && mean90 < 0.3, "mean 90-day churn {mean90}");
-    let h = healthscore::engine::columns::floats(&rules[0], "health_score").unwrap();
+    let h = healthscore::columns::floats(&rules[0], "health_score").unwrap();
     assert!(h.iter().all(|v| (0.0..=100.0).contains(v)));
-    let reasons = healthscore::engine::columns::strings(&rules[0], "recommended_action").unwrap();
+    let reasons = healthscore::columns::strings(&rules[0], "recommended_action").unwrap();
     assert!(reasons.iter().all(|r| r.is_some()));
 }
 
@@ -287,11 +287,11 @@ fn backtest_retrains_as_of_each_origin_without_seeing_its_future() {
     let part = std::fs::read_dir(dir.join("out/backtest")).unwrap().next().unwrap().unwrap().path();
     let b = &read_parquet(&part.join("part-0.parquet"))[0];
     assert_eq!(b.num_rows(), 2 * 4, "2 origins × (3 churn horizons + expansion)");
-    let origin = healthscore::engine::columns::strings(b, "origin").unwrap();
-    let train_to = healthscore::engine::columns::strings(b, "train_to").unwrap();
-    let auc = healthscore::engine::columns::floats(b, "auc").unwrap();
-    let rules = healthscore::engine::columns::floats(b, "rules_auc").unwrap();
-    let target = healthscore::engine::columns::strings(b, "target").unwrap();
+    let origin = healthscore::columns::strings(b, "origin").unwrap();
+    let train_to = healthscore::columns::strings(b, "train_to").unwrap();
+    let auc = healthscore::columns::floats(b, "auc").unwrap();
+    let rules = healthscore::columns::floats(b, "rules_auc").unwrap();
+    let target = healthscore::columns::strings(b, "target").unwrap();
     for i in 0..b.num_rows() {
         let o = day(origin[i].as_deref().unwrap());
         let t = day(train_to[i].as_deref().unwrap());
@@ -335,8 +335,8 @@ fn fixed_tiers_in_the_config_override_the_derived_ones() {
     let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());
     let t = read_parquet(&dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
-    let h = healthscore::engine::columns::floats(&t[0], "health_score").unwrap();
-    let tiers = healthscore::engine::columns::strings(&t[0], "tier").unwrap();
+    let h = healthscore::columns::floats(&t[0], "health_score").unwrap();
+    let tiers = healthscore::columns::strings(&t[0], "tier").unwrap();
     let overridden = t[0].column_by_name("override_applied").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().clone();
     for (i, (h, tier)) in h.iter().zip(&tiers).enumerate() {
         if *h < 99.9 && !overridden.value(i) {

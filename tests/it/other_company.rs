@@ -263,6 +263,6 @@ fn a_company_shaped_otherwise_trains_and_scores_every_live_account() {
     let r = hs(&["score", "-c", cfg]);
     assert_eq!(r.code, 0, "{}", r.all());
     let t = read_parquet(&o.dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
-    let ids: BTreeSet<String> = t.iter().flat_map(|b| healthscore::engine::columns::strings(b, "account_id").unwrap()).flatten().collect();
+    let ids: BTreeSet<String> = t.iter().flat_map(|b| healthscore::columns::strings(b, "account_id").unwrap()).flatten().collect();
     assert_eq!(ids, o.live, "scores must exist for every live account, and only for them");
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
-use healthscore::engine::columns::{floats, strings};
+use healthscore::columns::{floats, strings};
 
 use crate::common::*;
 

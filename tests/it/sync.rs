@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use healthscore::config::raw::RawDestination;
 
 use crate::common::*;
 use crate::crm::{self, Fault};
@@ -47,9 +46,7 @@ fn scored(name: &str, dest_yaml: &dyn Fn() -> String) -> Setup {
     assert_eq!(r.code, 0, "{}", r.all());
     let batches = read_parquet(&dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
     let conf = healthscore::config::Config::load(&cfg).unwrap();
-    let d: &RawDestination = &conf.destinations[0];
-    let columns: Vec<String> = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
-    let built = healthscore::sync::build(d, &columns).unwrap();
+    let built = healthscore::sync::build(&conf.destinations[0]);
     let src = healthscore::sync::records(&batches, &built.settings, chrono::NaiveDate::parse_from_str(EXPORT_DATE, "%Y-%m-%d").unwrap());
     let expected = src.records.iter().map(|r| (r.key.clone(), r.texts())).collect();
     Setup { dir, cfg, expected }
@@ -120,7 +117,7 @@ fn hubspot_first_sync_then_only_what_changed() {
         assert!(c.applied.values().all(|n| *n == 1));
     }
     let rej = read_parquet(&std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().next().unwrap().unwrap().path().join("part-0.parquet"));
-    let keys = healthscore::engine::columns::strings(&rej[0], "record_key").unwrap();
+    let keys = healthscore::columns::strings(&rej[0], "record_key").unwrap();
     assert_eq!(keys.iter().flatten().cloned().collect::<HashSet<_>>(), missing);
     // a second run sends only the rejected records again
     server.crm.lock().unwrap().log.clear();
@@ -224,9 +221,9 @@ fn bad_records_are_bisected_out_and_the_rest_land() {
     let c = server.crm.lock().unwrap();
     assert!(poison.iter().all(|p| !c.applied.contains_key(p)));
     let rej = read_parquet(&std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().next().unwrap().unwrap().path().join("part-0.parquet"));
-    let keys: HashSet<String> = healthscore::engine::columns::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
+    let keys: HashSet<String> = healthscore::columns::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
     assert_eq!(keys, poison);
-    let msg = healthscore::engine::columns::strings(&rej[0], "message").unwrap();
+    let msg = healthscore::columns::strings(&rej[0], "message").unwrap();
     assert!(msg.iter().flatten().all(|m| m.contains("invalid option")));
 }
 
@@ -501,7 +498,7 @@ fn hubspot_2026_09_errors_inside_a_200_are_rejections_never_acknowledged() {
     assert!(acked.is_disjoint(&missing), "a record HubSpot reported an error for was acknowledged");
     assert_eq!(acked.len(), all.len() - missing.len());
     let rej = read_parquet(&std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().next().unwrap().unwrap().path().join("part-0.parquet"));
-    let keys: HashSet<String> = healthscore::engine::columns::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
+    let keys: HashSet<String> = healthscore::columns::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
     assert_eq!(keys, missing);
     // the next run sends exactly those again
     server.crm.lock().unwrap().log.clear();
@@ -656,11 +653,11 @@ fn a_deleted_record_is_quarantined_after_three_failing_runs() {
     assert!(sent_ids(server).is_empty(), "quarantined records are not sent");
     let newest = std::fs::read_dir(s.dir.join("out/sync_rejections")).unwrap().flatten().map(|e| e.path()).max().unwrap();
     let rej = read_parquet(&newest.join("part-0.parquet"));
-    let keys: HashSet<String> = healthscore::engine::columns::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
+    let keys: HashSet<String> = healthscore::columns::strings(&rej[0], "record_key").unwrap().into_iter().flatten().collect();
     assert_eq!(keys, deleted);
     let q = rej[0].column_by_name("quarantined").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().clone();
     assert!((0..q.len()).all(|i| q.value(i)));
-    let codes = healthscore::engine::columns::strings(&rej[0], "code").unwrap();
+    let codes = healthscore::columns::strings(&rej[0], "code").unwrap();
     assert!(codes.iter().all(|c| c.as_deref() == Some("OBJECT_NOT_FOUND")), "{codes:?}");
     // --full-resync tries them again
     let r = sync(&s, &["--full-resync"]);
@@ -775,7 +772,7 @@ fn sf_state(s: &Setup) -> serde_json::Value {
 fn newest_sync_log_status(s: &Setup) -> String {
     let newest = std::fs::read_dir(s.dir.join("out/sync_log")).unwrap().flatten().map(|e| e.path()).max().unwrap();
     let b = read_parquet(&newest.join("part-0.parquet"));
-    healthscore::engine::columns::strings(&b[0], "status").unwrap()[0].clone().unwrap()
+    healthscore::columns::strings(&b[0], "status").unwrap()[0].clone().unwrap()
 }
 
 /// The Bulk path runs inside the driver: the org's daily limit at any step
@@ -903,7 +900,7 @@ fn a_write_to_a_merged_record_is_acknowledged_and_the_drift_reported() {
     assert!(state_keys(&s).contains(&gone));
     let newest = std::fs::read_dir(s.dir.join("out/sync_log")).unwrap().flatten().map(|e| e.path()).max().unwrap();
     let b = read_parquet(&newest.join("part-0.parquet"));
-    let merged = healthscore::engine::columns::floats(&b[0], "merged").unwrap();
+    let merged = healthscore::columns::floats(&b[0], "merged").unwrap();
     assert_eq!(merged, vec![1.0]);
     assert_eq!(server.crm.lock().unwrap().records[&survivor].get("health_score"), s.expected[&gone].get("health_score"));
 }

@@ -34,10 +34,34 @@ pub const OVERRIDE_AUTHOR: &str = "override_author";
 pub const ARR: &str = "arr";
 pub const RENEWAL_DATE: &str = "renewal_date";
 
-/// Columns holding a tier (CRMs offer them as a pick list).
-pub const TIER_COLUMNS: &[&str] = &[TIER, MODEL_TIER];
-/// Columns holding sentences (CRMs show them in a multi-line field).
-pub const LONG_TEXT_COLUMNS: &[&str] = &[TOP_RISK_REASONS, TOP_POSITIVE_REASONS, RECOMMENDED_ACTION, OVERRIDE_REASON];
+/// What kind of CRM field a column wants, whichever CRM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// red, yellow or green: a pick list.
+    Tier,
+    Flag,
+    Day,
+    Number,
+    /// Sentences: a multi-line text field.
+    Sentences,
+    Text,
+}
+
+/// The CRM field kind for a column of this table (templated ones included).
+pub fn field_kind(column: &str) -> FieldKind {
+    if [TIER, MODEL_TIER].contains(&column) {
+        return FieldKind::Tier;
+    }
+    if [TOP_RISK_REASONS, TOP_POSITIVE_REASONS, RECOMMENDED_ACTION, OVERRIDE_REASON].contains(&column) {
+        return FieldKind::Sentences;
+    }
+    match TABLE.column(column).map(|c| c.ty) {
+        Some(Type::Bool) => FieldKind::Flag,
+        Some(Type::Date) => FieldKind::Day,
+        Some(Type::Float | Type::Int | Type::Count) => FieldKind::Number,
+        _ => FieldKind::Text,
+    }
+}
 
 pub const TABLE: Table = Table {
     name: "account_scores",
@@ -154,10 +178,10 @@ pub struct Earlier {
 pub fn read_earlier(batches: &[RecordBatch]) -> Result<std::collections::HashMap<String, Earlier>> {
     let mut m = std::collections::HashMap::new();
     for b in batches {
-        let ids = crate::engine::columns::strings(b, ACCOUNT_ID)?;
-        let h = crate::engine::columns::floats(b, HEALTH_SCORE)?;
-        let t = crate::engine::columns::strings(b, TIER)?;
-        let dit = crate::engine::columns::floats(b, DAYS_IN_TIER)?;
+        let ids = crate::columns::strings(b, ACCOUNT_ID)?;
+        let h = crate::columns::floats(b, HEALTH_SCORE)?;
+        let t = crate::columns::strings(b, TIER)?;
+        let dit = crate::columns::floats(b, DAYS_IN_TIER)?;
         for i in 0..b.num_rows() {
             m.insert(
                 ids[i].clone().unwrap_or_default(),
@@ -202,11 +226,22 @@ mod tests {
     }
 
     #[test]
+    fn field_kinds_follow_the_column_types() {
+        assert_eq!(field_kind(TIER), FieldKind::Tier);
+        assert_eq!(field_kind("p_churn_60d"), FieldKind::Number);
+        assert_eq!(field_kind(DAYS_IN_TIER), FieldKind::Number);
+        assert_eq!(field_kind(OVERRIDE_APPLIED), FieldKind::Flag);
+        assert_eq!(field_kind(RENEWAL_DATE), FieldKind::Day);
+        assert_eq!(field_kind(TOP_RISK_REASONS), FieldKind::Sentences);
+        assert_eq!(field_kind(CRM_ID), FieldKind::Text);
+    }
+
+    #[test]
     fn a_batch_follows_the_schema_and_round_trips_earlier_values() {
         let b = batch(&[row("a"), row("b")], 20_758, &[30, 90], 90, "churn/v2").unwrap();
         assert_eq!(b.schema(), TABLE.schema_for(&[30, 90], 90));
         assert_eq!(b.num_rows(), 2);
-        let p90 = crate::engine::columns::floats(&b, "p_churn_90d").unwrap();
+        let p90 = crate::columns::floats(&b, "p_churn_90d").unwrap();
         assert_eq!(p90[0], 0.2);
         // NaN ARR is stored as null, not as NaN
         assert!(b.column_by_name(ARR).unwrap().is_null(0));

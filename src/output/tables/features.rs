@@ -25,7 +25,7 @@ pub fn on_day(batches: &[RecordBatch], day: i32) -> Result<Vec<RecordBatch>> {
     batches
         .iter()
         .map(|b| {
-            let asof = crate::engine::columns::days(b, AS_OF)?;
+            let asof = crate::columns::days(b, AS_OF)?;
             let keep: BooleanArray = asof.iter().map(|v| Some(*v == day)).collect();
             arrow::compute::filter_record_batch(b, &keep).map_err(|e| Error::other("splitting features by date", e))
         })

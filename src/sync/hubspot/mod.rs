@@ -20,41 +20,12 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use super::{Destination, Outcome, Record, RecordResult, Request};
-use crate::config::raw::RawDestination;
+use crate::output::tables::account_scores::{self, FieldKind};
 
-pub struct HubSpot {
-    object_type: String,
-    api_version: String,
-    id_property: Option<String>,
-    upsert: bool,
-    pub group: String,
-}
+/// HubSpot's half of a destination is its resolved config.
+pub use crate::config::destination::HubSpotConfig as HubSpot;
 
 impl HubSpot {
-    pub fn new(d: &RawDestination) -> Result<HubSpot, String> {
-        let id_property = match d.match_.by.as_str() {
-            "record_id" => None,
-            "unique_property" => Some(d.match_.property.clone().ok_or("`match.property` names the unique property to match on")?),
-            other => return Err(format!("`match.by: {other}`: HubSpot matches by `record_id` or `unique_property`")),
-        };
-        let upsert = d.create_missing.unwrap_or(false);
-        if upsert && id_property.is_none() {
-            return Err("`create_missing` needs `match.by: unique_property` (HubSpot creates records by a unique property)".into());
-        }
-        let api_version = d.api_version.clone().unwrap_or_else(|| "v3".into());
-        let dated = api_version.len() == 7 && api_version.as_bytes()[4] == b'-';
-        if api_version != "v3" && !dated {
-            return Err(format!("`api_version: {api_version}`: use v3 or a dated version such as 2026-03"));
-        }
-        Ok(HubSpot {
-            object_type: d.object_type.clone().unwrap_or_else(|| "companies".into()),
-            api_version,
-            id_property,
-            upsert,
-            group: d.property_group.clone().unwrap_or_else(|| "healthscore".into()),
-        })
-    }
-
     pub fn objects(&self, base: &str) -> String {
         if self.api_version == "v3" {
             format!("{base}/crm/v3/objects/{}", self.object_type)
@@ -166,10 +137,6 @@ impl HubSpot {
 }
 
 impl Destination for HubSpot {
-    fn max_batch(&self) -> usize {
-        100
-    }
-
     fn request(&self, base: &str, batch: &[Record]) -> Request {
         let inputs: Vec<Json> = batch
             .iter()
@@ -220,24 +187,23 @@ impl Destination for HubSpot {
     fn healthcheck(&self, base: &str) -> Request {
         Request { method: reqwest::Method::GET, url: format!("{}?limit=1", self.objects(base)), body: None }
     }
+
+    fn setup<'a>(&'a self, shared: &'a super::Shared, fields: &'a [(String, String)]) -> futures::future::BoxFuture<'a, crate::Result<Vec<String>>> {
+        Box::pin(setup(self, shared, fields))
+    }
 }
 
 /// HubSpot's property type (type, field type, options) for an
-/// `account_scores` column, from the table's own column types.
+/// `account_scores` column.
 pub fn property_type(column: &str) -> (&'static str, &'static str, Vec<&'static str>) {
-    use crate::output::tables::{account_scores, Type};
-    if account_scores::TIER_COLUMNS.contains(&column) {
-        return ("enumeration", "select", crate::domain::Tier::ALL.iter().map(|t| t.as_str()).collect());
-    }
-    if account_scores::LONG_TEXT_COLUMNS.contains(&column) {
-        return ("string", "textarea", vec![]);
-    }
-    match account_scores::TABLE.column(column).map(|c| c.ty) {
+    match account_scores::field_kind(column) {
+        FieldKind::Tier => ("enumeration", "select", crate::domain::Tier::ALL.iter().map(|t| t.as_str()).collect()),
         // HubSpot's boolean properties are `bool` / `booleancheckbox`
-        Some(Type::Bool) => ("bool", "booleancheckbox", vec!["true", "false"]),
-        Some(Type::Date) => ("date", "date", vec![]),
-        Some(Type::Float | Type::Int | Type::Count) => ("number", "number", vec![]),
-        _ => ("string", "text", vec![]),
+        FieldKind::Flag => ("bool", "booleancheckbox", vec!["true", "false"]),
+        FieldKind::Day => ("date", "date", vec![]),
+        FieldKind::Number => ("number", "number", vec![]),
+        FieldKind::Sentences => ("string", "textarea", vec![]),
+        FieldKind::Text => ("string", "text", vec![]),
     }
 }
 
@@ -247,13 +213,12 @@ fn label(property: &str) -> String {
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
-/// `sync --setup`: creates the property group and any missing property. Idempotent.
 /// `sync --setup`: the property group and one property per mapped column,
 /// created when missing and checked when present (type, field type and, for
 /// an enumeration, its options: a missing option is added). Every request
 /// goes through the driver's rate limit and retry policy, so a busy portal's
 /// 429s and 5xx are waited out like the batches' are.
-pub(crate) async fn setup(h: &HubSpot, shared: &super::Shared, fields: &[(String, String)]) -> crate::Result<Vec<String>> {
+async fn setup(h: &HubSpot, shared: &super::Shared, fields: &[(String, String)]) -> crate::Result<Vec<String>> {
     use super::Body;
     use crate::error::Error;
     use reqwest::Method;

@@ -21,9 +21,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::super::state::{BulkJob, State};
-use super::super::{Body, Record, Shared};
+use super::super::{Body, Record, Shared, Stop};
 use super::Salesforce;
-use crate::config::raw::RawDestination;
 use crate::error::Error;
 
 fn csv_field(s: &str) -> String {
@@ -61,21 +60,6 @@ fn results(text: &str, key_field: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// Why a Bulk run stopped before its end.
-#[derive(Debug)]
-pub(crate) enum Stop {
-    /// The org's daily API limit: state saved, exit 4.
-    Daily(String),
-    /// Anything else: exit 1 (the job, if any, stays in the state when it may still finish).
-    Failed(String),
-}
-
-impl From<Error> for Stop {
-    fn from(e: Error) -> Stop {
-        Stop::Failed(e.to_string())
-    }
-}
-
 /// Salesforce's upload limit per job is 150 MB of base64; 100 MB of CSV stays under it.
 const MAX_UPLOAD_BYTES: usize = 100 << 20;
 
@@ -91,9 +75,8 @@ fn check(step: &str, (status, body): (u16, String)) -> std::result::Result<Strin
     Err(Stop::Failed(format!("Salesforce Bulk API: {step} returned {status}: {text}")))
 }
 
-pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut State, mut send: Vec<Record>) -> std::result::Result<(), Stop> {
-    let sf = Salesforce::new(raw).map_err(|e| Stop::Failed(e))?;
-    let deadline = Duration::from_secs_f64(raw.bulk_timeout_seconds.unwrap_or(3600.0).max(0.1));
+pub(crate) async fn run(sf: &Salesforce, shared: &Arc<Shared>, st: &mut State, mut send: Vec<Record>) -> std::result::Result<(), Stop> {
+    let deadline = sf.bulk_timeout;
     let data = |base: &str| sf.data(base);
     // A job from an interrupted run: read it back instead of uploading again.
     if let Some(job) = st.bulk_job.clone() {
@@ -104,7 +87,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut Sta
             let _ = shared.call(reqwest::Method::PATCH, |b| format!("{}/jobs/ingest/{}", data(b), job.id), Some(Body::Json(json!({ "state": "Aborted" })))).await;
         } else {
             tracing::info!("reading Bulk API job {} from an interrupted run", job.id);
-            let acked = finish(shared, &sf, &job, deadline).await?;
+            let acked = finish(shared, sf, &job, deadline).await?;
             // don't resend what that job delivered with the same values
             send.retain(|r| acked.get(&r.key) != Some(&r.texts()));
         }
@@ -115,7 +98,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut Sta
     let mut chunks: Vec<Vec<Record>> = Vec::new();
     let (mut chunk, mut bytes) = (Vec::new(), 0usize);
     for r in send {
-        let b = csv(&sf, std::slice::from_ref(&r)).len();
+        let b = csv(sf, std::slice::from_ref(&r)).len();
         if !chunk.is_empty() && bytes + b > MAX_UPLOAD_BYTES {
             chunks.push(std::mem::take(&mut chunk));
             bytes = 0;
@@ -127,7 +110,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, raw: &RawDestination, st: &mut Sta
         chunks.push(chunk);
     }
     for send in chunks {
-        one_job(shared, &sf, st, send, deadline).await?;
+        one_job(shared, sf, st, send, deadline).await?;
     }
     Ok(())
 }
@@ -150,7 +133,7 @@ async fn one_job(shared: &Arc<Shared>, sf: &Salesforce, st: &mut State, send: Ve
     };
     st.bulk_job = Some(job.clone());
     shared.store.save(st).await?;
-    check("uploading the CSV", shared.call(reqwest::Method::PUT, |b| format!("{}/jobs/ingest/{id}/batches", data(b)), Some(Body::Csv(csv(&sf, &send)))).await?)?;
+    check("uploading the CSV", shared.call(reqwest::Method::PUT, |b| format!("{}/jobs/ingest/{id}/batches", data(b)), Some(Body::Csv(csv(sf, &send)))).await?)?;
     check(
         "closing the upload",
         shared.call(reqwest::Method::PATCH, |b| format!("{}/jobs/ingest/{id}", data(b)), Some(Body::Json(json!({ "state": "UploadComplete" })))).await?,

@@ -16,34 +16,12 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use super::{Destination, Outcome, Record, RecordResult, Request, Value};
-use crate::config::raw::RawDestination;
+use crate::output::tables::account_scores::{self, FieldKind};
 
-pub struct Salesforce {
-    pub object: String,
-    pub api_version: String,
-    /// The external id field, when matching by it (upsert).
-    pub external_id: Option<String>,
-}
+/// Salesforce's half of a destination is its resolved config.
+pub use crate::config::destination::SalesforceConfig as Salesforce;
 
 impl Salesforce {
-    pub fn new(d: &RawDestination) -> Result<Salesforce, String> {
-        let external_id = match d.match_.by.as_str() {
-            "record_id" => None,
-            "external_id" | "unique_property" => {
-                if !d.create_missing.unwrap_or(false) {
-                    return Err("matching by an external id is an upsert, which creates missing records: set `create_missing: true` to allow it, or match by `record_id`".into());
-                }
-                Some(d.match_.property.clone().ok_or("`match.property` names the external id field")?)
-            }
-            other => return Err(format!("`match.by: {other}`: Salesforce matches by `record_id` or `external_id`")),
-        };
-        let api_version = d.api_version.clone().unwrap_or_else(|| "v61.0".into());
-        if !api_version.starts_with('v') || api_version[1..].parse::<f64>().is_err() {
-            return Err(format!("`api_version: {api_version}`: use a REST version such as v61.0"));
-        }
-        Ok(Salesforce { object: d.object_type.clone().unwrap_or_else(|| "Account".into()), api_version, external_id })
-    }
-
     pub fn data(&self, base: &str) -> String {
         format!("{base}/services/data/{}", self.api_version)
     }
@@ -81,10 +59,6 @@ pub fn error_code(body: &str) -> (String, String) {
 }
 
 impl Destination for Salesforce {
-    fn max_batch(&self) -> usize {
-        200
-    }
-
     fn request(&self, base: &str, batch: &[Record]) -> Request {
         let records: Vec<Json> = batch
             .iter()
@@ -158,34 +132,45 @@ impl Destination for Salesforce {
     fn healthcheck(&self, base: &str) -> Request {
         Request { method: reqwest::Method::GET, url: format!("{}/sobjects/{}", self.data(base), self.object), body: None }
     }
+
+    fn setup<'a>(&'a self, shared: &'a super::Shared, fields: &'a [(String, String)]) -> futures::future::BoxFuture<'a, crate::Result<Vec<String>>> {
+        Box::pin(setup(self, shared, fields))
+    }
+
+    fn use_bulk(&self, changed: usize) -> bool {
+        self.bulk_threshold.is_some_and(|t| changed > t)
+    }
+
+    fn bulk<'a>(&'a self, shared: &'a std::sync::Arc<super::Shared>, st: &'a mut super::state::State, send: Vec<Record>) -> futures::future::BoxFuture<'a, Result<(), super::Stop>> {
+        Box::pin(bulk::run(self, shared, st, send))
+    }
 }
 
 /// The Salesforce field type to create for a result column.
 pub fn field_type(column: &str) -> &'static str {
-    match super::hubspot::property_type(column).0 {
-        "number" => "Number(18, 4)",
-        "date" => "Date",
-        "enumeration" if column == "override_applied" => "Checkbox",
-        "enumeration" => "Picklist (red, yellow, green)",
-        _ if super::hubspot::property_type(column).1 == "textarea" => "Long Text Area(32768)",
-        _ => "Text(255)",
+    match account_scores::field_kind(column) {
+        FieldKind::Number => "Number(18, 4)",
+        FieldKind::Day => "Date",
+        FieldKind::Flag => "Checkbox",
+        FieldKind::Tier => "Picklist (red, yellow, green)",
+        FieldKind::Sentences => "Long Text Area(32768)",
+        FieldKind::Text => "Text(255)",
     }
 }
 
 /// `sync --setup`: lists the mapped fields the object lacks, with the type to create.
-pub async fn setup(s: &Salesforce, client: &reqwest::Client, token: &str, base: &str, fields: &[(String, String)]) -> crate::Result<Vec<String>> {
+/// Every request goes through the driver's rate limit and retries.
+async fn setup(s: &Salesforce, shared: &super::Shared, fields: &[(String, String)]) -> crate::Result<Vec<String>> {
     use crate::error::Error;
-    let url = format!("{}/sobjects/{}/describe", s.data(base), s.object);
-    let r = client.get(url).bearer_auth(token).send().await.map_err(|e| Error::other("Salesforce setup", e.without_url()))?;
-    if !r.status().is_success() {
-        let st = r.status();
-        return Err(Error::Usage(format!("Salesforce setup: describing `{}` returned {st}: {}", s.object, r.text().await.unwrap_or_default())));
+    let (status, body) = shared.call(reqwest::Method::GET, |base| format!("{}/sobjects/{}/describe", s.data(base), s.object), None).await?;
+    if !(200..300).contains(&status) {
+        return Err(Error::Usage(format!("Salesforce setup: describing `{}` returned HTTP {status}: {}", s.object, body.chars().take(300).collect::<String>())));
     }
-    let v: Json = r.json().await.map_err(|e| Error::other("Salesforce setup", e.without_url()))?;
+    let v: Json = serde_json::from_str(&body).map_err(|e| Error::other("Salesforce setup: the describe answer", e))?;
     let have: Vec<String> = v["fields"].as_array().cloned().unwrap_or_default().iter().filter_map(|f| f["name"].as_str().map(|n| n.to_ascii_lowercase())).collect();
     let mut report = Vec::new();
     let mut missing = Vec::new();
-    for (column, field) in fields.iter().map(|(c, f)| (c.as_str(), f.as_str())).chain(s.external_id.as_deref().map(|f| ("account_id", f))) {
+    for (column, field) in fields.iter().map(|(c, f)| (c.as_str(), f.as_str())).chain(s.external_id.as_deref().map(|f| (account_scores::ACCOUNT_ID, f))) {
         if have.contains(&field.to_ascii_lowercase()) {
             report.push(format!("field `{}.{field}` exists", s.object));
         } else {
