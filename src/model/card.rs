@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::calibrate::Isotonic;
 use super::frame::Vocab;
 use super::metrics::Metrics;
-use crate::output::tables::model_metrics;
+use crate::output::tables::model_metrics::{self, metric};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -160,22 +160,22 @@ impl Card {
         for (target, tm) in &self.metrics {
             for (model, m) in [("lightgbm", tm.model.as_ref()), ("rules", Some(&tm.rules))] {
                 let Some(m) = m else { continue };
-                push(target, model, "rows".into(), Some(m.rows as f64));
-                push(target, model, "positives".into(), Some(m.positives as f64));
-                push(target, model, "auc".into(), m.auc);
-                push(target, model, "pr_auc".into(), m.pr_auc);
-                push(target, model, "brier".into(), m.brier);
-                push(target, model, "log_loss".into(), m.log_loss);
-                push(target, model, "top_decile_lift".into(), m.top_decile_lift);
-                push(target, model, "calibration_error".into(), m.calibration_error);
+                push(target, model, metric::ROWS.into(), Some(m.rows as f64));
+                push(target, model, metric::POSITIVES.into(), Some(m.positives as f64));
+                push(target, model, metric::AUC.into(), m.auc);
+                push(target, model, metric::PR_AUC.into(), m.pr_auc);
+                push(target, model, metric::BRIER.into(), m.brier);
+                push(target, model, metric::LOG_LOSS.into(), m.log_loss);
+                push(target, model, metric::TOP_DECILE_LIFT.into(), m.top_decile_lift);
+                push(target, model, metric::CALIBRATION_ERROR.into(), m.calibration_error);
                 for b in &m.calibration {
-                    push(target, model, format!("calibration_decile_{:02}_predicted", b.decile), Some(b.predicted));
-                    push(target, model, format!("calibration_decile_{:02}_observed", b.decile), Some(b.observed));
+                    push(target, model, metric::calibration_decile(b.decile, "predicted"), Some(b.predicted));
+                    push(target, model, metric::calibration_decile(b.decile, "observed"), Some(b.observed));
                 }
             }
         }
         for (f, g) in &self.importance {
-            push("churn", "lightgbm", format!("importance_gain:{f}"), Some(*g));
+            push("churn", "lightgbm", metric::importance_gain(f), Some(*g));
         }
         rows
     }

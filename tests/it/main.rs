@@ -10,4 +10,5 @@ mod crm;
 mod sync;
 mod s3;
 mod setup;
+mod house;
 mod other_company;

@@ -5,6 +5,7 @@
 use arrow::array::RecordBatch;
 
 use super::{build, col, counts, floats, texts, Table, Type};
+use super::model_metrics::metric;
 use crate::error::Result;
 
 pub const RUN_ID: &str = "run_id";
@@ -12,16 +13,16 @@ pub const ORIGIN: &str = "origin";
 pub const TRAIN_FROM: &str = "train_from";
 pub const TRAIN_TO: &str = "train_to";
 pub const TARGET: &str = "target";
-pub const ROWS: &str = "rows";
-pub const POSITIVES: &str = "positives";
-pub const AUC: &str = "auc";
+pub const ROWS: &str = metric::ROWS;
+pub const POSITIVES: &str = metric::POSITIVES;
+pub const AUC: &str = metric::AUC;
 pub const RULES_AUC: &str = "rules_auc";
-pub const PR_AUC: &str = "pr_auc";
+pub const PR_AUC: &str = metric::PR_AUC;
 pub const RULES_PR_AUC: &str = "rules_pr_auc";
-pub const BRIER: &str = "brier";
-pub const LOG_LOSS: &str = "log_loss";
-pub const TOP_DECILE_LIFT: &str = "top_decile_lift";
-pub const CALIBRATION_ERROR: &str = "calibration_error";
+pub const BRIER: &str = metric::BRIER;
+pub const LOG_LOSS: &str = metric::LOG_LOSS;
+pub const TOP_DECILE_LIFT: &str = metric::TOP_DECILE_LIFT;
+pub const CALIBRATION_ERROR: &str = metric::CALIBRATION_ERROR;
 
 pub const TABLE: Table = Table {
     name: "backtest",

@@ -14,6 +14,27 @@ pub const MODEL: &str = "model";
 pub const METRIC: &str = "metric";
 pub const VALUE: &str = "value";
 
+/// The names in the `metric` column (the backtest's columns use the same).
+pub mod metric {
+    pub const ROWS: &str = "rows";
+    pub const POSITIVES: &str = "positives";
+    pub const AUC: &str = "auc";
+    pub const PR_AUC: &str = "pr_auc";
+    pub const BRIER: &str = "brier";
+    pub const LOG_LOSS: &str = "log_loss";
+    pub const TOP_DECILE_LIFT: &str = "top_decile_lift";
+    pub const CALIBRATION_ERROR: &str = "calibration_error";
+
+    /// A calibration decile's mean prediction (`which` = `predicted`) or observed rate (`observed`).
+    pub fn calibration_decile(decile: usize, which: &str) -> String {
+        format!("calibration_decile_{decile:02}_{which}")
+    }
+
+    pub fn importance_gain(feature: &str) -> String {
+        format!("importance_gain:{feature}")
+    }
+}
+
 pub const TABLE: Table = Table {
     name: "model_metrics",
     partition: MODEL_VERSION,
