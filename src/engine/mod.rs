@@ -329,7 +329,7 @@ impl Engine {
                         "`{}` file `{}`: missing required column {shown}{}",
                         spec.name,
                         f.display,
-                        suggest(name, schema.fields().iter().map(|f| f.name().as_str()))
+                        suggest(spec.name, c.name, name, schema.fields().iter().map(|f| f.name().as_str()))
                     )),
                     Err(_) => {}
                     Ok(field) if !accepts(c.kind, field.data_type()) => problems.push(format!(
@@ -545,8 +545,9 @@ fn footer_stats(md: &parquet::file::metadata::ParquetMetaData, schema: &Schema) 
         .collect()
 }
 
-/// " (did you mean `x`?)" when a column with a close name exists.
-pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+/// " (did you mean `x`? …)" when a column with a close name exists, with the
+/// config line that maps the contract's `column` of `table` to it.
+pub fn suggest<'a>(table: &str, column: &str, name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     let lower = name.to_ascii_lowercase();
     let best = candidates
         .map(|c| {
@@ -558,7 +559,7 @@ pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Str
         .filter(|(d, _)| *d <= 3)
         .min_by_key(|(d, _)| *d);
     match best {
-        Some((_, c)) => format!(" (did you mean `{c}`? map it under `warehouse.tables.<table>.columns`)"),
+        Some((_, c)) => format!(" (did you mean `{c}`? map it in the config: `warehouse.tables.{table}.columns: {{ {column}: {c} }}`)"),
         None => String::new(),
     }
 }

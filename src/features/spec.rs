@@ -68,6 +68,26 @@ fn yes() -> bool {
     true
 }
 
+impl Feature {
+    /// A feature with only what scoring reads (unit tests build frames of them).
+    #[cfg(test)]
+    pub fn for_test(name: &str, group: &str, direction: Direction, reason: Option<&str>, action: Option<&str>) -> Feature {
+        Feature {
+            name: name.into(),
+            label: name.replace('_', " "),
+            group: group.into(),
+            direction,
+            unit: Unit::Count,
+            reason: reason.map(String::from),
+            positive: Some(format!("{name} is {{value}}")),
+            action: action.map(String::from),
+            requires: vec![],
+            explain: true,
+            categorical: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {

@@ -92,3 +92,46 @@ pub fn score(frame: &Frame, features: &[&Feature], weights: &BTreeMap<String, f6
     }
     RulesScore { health, contributions }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(values: &[[f64; 2]]) -> Frame {
+        Frame {
+            account_id: (0..values.len()).map(|i| format!("a{i}")).collect(),
+            as_of: vec![0; values.len()],
+            names: vec!["logins".into(), "tickets".into()],
+            categorical: vec![false, false],
+            x: values.iter().flatten().copied().collect(),
+            segment: vec![],
+        }
+    }
+
+    #[test]
+    fn the_rules_score_ranks_each_signal_among_peers_by_its_direction() {
+        let logins = Feature::for_test("logins", "usage", Direction::LowerIsRisk, None, None);
+        let tickets = Feature::for_test("tickets", "support", Direction::HigherIsRisk, None, None);
+        let weights: BTreeMap<String, f64> = [("usage".to_string(), 1.0), ("support".to_string(), 1.0)].into();
+        let f = frame(&[[1.0, 9.0], [2.0, 5.0], [3.0, 1.0], [f64::NAN, f64::NAN]]);
+        let s = score(&f, &[&logins, &tickets], &weights);
+        // few logins and many tickets: the least healthy; the opposite: the healthiest
+        assert_eq!(s.health[0], 0.0);
+        assert_eq!(s.health[1], 50.0);
+        assert_eq!(s.health[2], 100.0);
+        assert_eq!(s.health[3], 50.0, "no signal at all: the middle");
+        // each signal's contribution is its share × its distance from the middle
+        assert_eq!((s.contributions[0], s.contributions[1]), (-25.0, -25.0));
+        assert_eq!((s.contributions[4], s.contributions[5]), (25.0, 25.0));
+    }
+
+    #[test]
+    fn a_group_without_weight_does_not_count() {
+        let logins = Feature::for_test("logins", "usage", Direction::LowerIsRisk, None, None);
+        let tickets = Feature::for_test("tickets", "support", Direction::HigherIsRisk, None, None);
+        let weights: BTreeMap<String, f64> = [("usage".to_string(), 1.0), ("support".to_string(), 0.0)].into();
+        let s = score(&frame(&[[1.0, 1.0], [3.0, 9.0]]), &[&logins, &tickets], &weights);
+        assert_eq!(s.health, vec![0.0, 100.0], "only logins rank the accounts");
+        assert_eq!(s.contributions[1], 0.0);
+    }
+}

@@ -941,6 +941,28 @@ pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &
 mod tests {
     use super::*;
 
+    #[test]
+    fn hazard_rows_keep_each_interval_while_the_account_is_observed_and_alive() {
+        let frame = Frame {
+            account_id: vec!["a".into(), "b".into()],
+            as_of: vec![0, 0],
+            names: vec!["tenure_days".into(), "days_to_renewal".into()],
+            categorical: vec![false, false],
+            x: vec![400.0, 100.0, 50.0, 200.0],
+            segment: vec![],
+        };
+        // a churns on day 40 and is observed a year; b stays, observed 45 days
+        let labels = [Label { days_to_churn: Some(40), expanded: false, observed_days: 365 }, Label { days_to_churn: None, expanded: false, observed_days: 45 }];
+        let (x, y, src) = hazard_rows(&frame, &labels, &[0, 1], 3);
+        // interval 0: both (neither churned yet); interval 1: a churns in it, b is
+        // no longer observed to its end; interval 2: a has already churned
+        assert_eq!(src, vec![0, 1, 0]);
+        assert_eq!(y, vec![0.0, 0.0, 1.0]);
+        let w = frame.width() + 1;
+        assert_eq!(x.len(), 3 * w);
+        assert_eq!([x[w - 1], x[2 * w - 1], x[3 * w - 1]], [0.0, 0.0, 30.0], "the interval start is the last column");
+    }
+
     fn months(n: usize) -> Vec<NaiveDate> {
         let first = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
         (0..n).map(|i| first.checked_add_months(chrono::Months::new(i as u32)).unwrap()).collect()

@@ -114,3 +114,50 @@ pub fn explain(
     };
     Reasons { risk, positive, action }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (Frame, Vec<Feature>, HashMap<(String, usize), f64>) {
+        let frame = Frame {
+            account_id: vec!["a".into()],
+            as_of: vec![0],
+            names: vec!["logins".into(), "tickets".into()],
+            categorical: vec![false, false],
+            x: vec![3.0, 2.0],
+            segment: vec!["smb".into()],
+        };
+        let features = vec![
+            Feature::for_test("logins", "usage", Direction::LowerIsRisk, Some("Only {value} logins (segment median {segment_median})"), Some("Call the champion")),
+            Feature::for_test("tickets", "support", Direction::HigherIsRisk, Some("{value} tickets"), Some("Review the tickets")),
+        ];
+        let medians = [(("smb".to_string(), 0), 10.0), (("smb".to_string(), 1), 4.0)].into();
+        (frame, features, medians)
+    }
+
+    #[test]
+    fn a_risk_reason_names_the_value_and_the_segment_median_and_leads_the_action() {
+        let (frame, features, medians) = setup();
+        let f: Vec<&Feature> = features.iter().collect();
+        let r = explain(&frame, 0, &[0.5, 0.0], &f, &medians, 3, 2, Tier::Red, 0.0);
+        assert_eq!(r.risk, vec![("logins".to_string(), "Only 3 logins (segment median 10)".to_string())]);
+        assert_eq!(r.action, "Call the champion");
+    }
+
+    #[test]
+    fn a_reason_must_point_the_way_its_direction_says() {
+        let (frame, features, medians) = setup();
+        let f: Vec<&Feature> = features.iter().collect();
+        // SHAP calls fewer tickets than the median a risk: it is not one
+        let r = explain(&frame, 0, &[0.0, 0.4], &f, &medians, 3, 2, Tier::Yellow, 0.0);
+        assert!(r.risk.is_empty(), "{:?}", r.risk);
+        assert_eq!(r.action, "Review the account with its owner: the score is low without one clear driver");
+        // and few tickets lowering the risk is a positive reason
+        let r = explain(&frame, 0, &[0.0, -0.4], &f, &medians, 3, 2, Tier::Green, 0.0);
+        assert_eq!(r.positive.len(), 1);
+        assert_eq!(r.action, "Healthy: keep the regular cadence");
+        let r = explain(&frame, 0, &[0.0, 0.0], &f, &medians, 3, 2, Tier::Green, 0.4);
+        assert!(r.action.starts_with("Expansion signal"), "{}", r.action);
+    }
+}

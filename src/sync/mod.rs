@@ -1048,3 +1048,52 @@ pub fn verdict(reports: &[Report]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, tier: &str, health: f64) -> Record {
+        let values = [("hs_tier".to_string(), Value::Text(tier.into())), ("hs_health".to_string(), Value::Num(health))].into();
+        Record { account_id: format!("acc_{key}"), key: key.into(), values }
+    }
+
+    fn source(records: Vec<Record>) -> Source {
+        Source { as_of: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), records, skipped_no_key: 2, duplicate_keys: vec![] }
+    }
+
+    #[test]
+    fn the_plan_sends_what_is_new_or_changed_and_counts_tier_changes() {
+        let mut st = state::State::default();
+        st.records.insert("1".into(), record("1", "green", 80.0).texts());
+        st.records.insert("2".into(), record("2", "green", 80.0).texts());
+        st.records.insert("3".into(), record("3", "red", 30.0).texts());
+        let src = source(vec![record("1", "green", 80.0), record("2", "red", 35.5), record("3", "red", 31.0), record("4", "yellow", 60.0)]);
+        let (p, send) = plan("hs", &src, &st, Some("hs_tier"), 3);
+        assert_eq!((p.records, p.new, p.changed, p.unchanged, p.tier_changes, p.skipped_no_key), (4, 1, 2, 1, 1, 2));
+        assert_eq!(send.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), vec!["2", "3", "4"]);
+        assert!(p.sample.contains(&("2".into(), "hs_health".into(), "80".into(), "35.5".into())), "{:?}", p.sample);
+    }
+
+    #[test]
+    fn a_quarantined_record_is_not_sent_until_its_values_change() {
+        let mut st = state::State::default();
+        let r = record("1", "red", 20.0);
+        st.failures.insert("1".into(), state::Failure { code: "OBJECT_NOT_FOUND".into(), message: "gone".into(), runs: 3, values: r.texts() });
+        let (p, send) = plan("hs", &source(vec![r]), &st, None, 3);
+        assert_eq!((p.quarantined, send.len()), (1, 0));
+        let (p, send) = plan("hs", &source(vec![record("1", "red", 21.0)]), &st, None, 3);
+        assert_eq!((p.quarantined, p.new, send.len()), (0, 1, 1), "new values end the quarantine");
+        let (_, send) = plan("hs", &source(vec![record("1", "red", 20.0)]), &st, None, 4);
+        assert_eq!(send.len(), 1, "below `quarantine_after` it is still sent");
+    }
+
+    #[test]
+    fn values_are_compared_in_their_canonical_text() {
+        assert_eq!(Value::Num(80.0).text(), "80");
+        assert_eq!(Value::Num(0.12345).text(), "0.12345");
+        assert_eq!(Value::Date(20_758).text(), "2026-11-01");
+        assert_eq!(Value::Null.text(), "");
+        assert_eq!(Value::Bool(true).text(), "true");
+    }
+}

@@ -188,3 +188,43 @@ pub fn tiny_export(dir: &Path) {
         ],
     );
 }
+
+/// Compares what a failed command told the user (from its `error:` line on,
+/// the scratch folder written `<dir>`) with `tests/snapshots/<name>.txt`.
+/// A missing snapshot is written and the test fails, to be reviewed and
+/// committed; `UPDATE_SNAPSHOTS=1` rewrites them all.
+pub fn snapshot(name: &str, r: &Run) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hs-tests");
+    let at = r.stderr.find("error: ").unwrap_or_else(|| panic!("{name}: no error was printed:\n{}", r.all()));
+    let text = r.stderr[at..].replace(&dir.display().to_string(), "<dir>");
+    // the scratch folder's per-process suffix
+    let text = regex_lite_pid(&text);
+    let file = repo().join("tests/snapshots").join(format!("{name}.txt"));
+    let want = std::fs::read_to_string(&file).ok();
+    if want.is_none() || std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &text).unwrap();
+        assert!(want.is_some(), "{name}: new snapshot written to {}; review it and commit it", file.display());
+        return;
+    }
+    assert_eq!(text, want.unwrap(), "{name}: the message changed (UPDATE_SNAPSHOTS=1 rewrites {})", file.display());
+}
+
+/// `<dir>/name-12345/` → `<dir>/name-<pid>/`.
+fn regex_lite_pid(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("<dir>/") {
+        let (head, tail) = rest.split_at(i + "<dir>/".len());
+        out.push_str(head);
+        let seg_end = tail.find('/').unwrap_or(tail.len());
+        let seg = &tail[..seg_end];
+        match seg.rsplit_once('-') {
+            Some((base, pid)) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => out.push_str(&format!("{base}-<pid>")),
+            _ => out.push_str(seg),
+        }
+        rest = &tail[seg_end..];
+    }
+    out.push_str(rest);
+    out
+}

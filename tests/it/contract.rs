@@ -38,6 +38,7 @@ fn missing_required_table_is_named() {
     std::fs::remove_dir_all(data.join("accounts")).unwrap();
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("missing-table", &r);
     assert!(r.stderr.contains("`accounts`: required table not found"), "{}", r.stderr);
 }
 
@@ -55,6 +56,7 @@ fn missing_required_column_names_table_file_and_column() {
     );
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("missing-column", &r);
     assert!(
         r.stderr.contains("`usage` file `usage/part-0.parquet`: missing required column `date`") && r.stderr.contains("did you mean `event_date`"),
         "{}",
@@ -91,6 +93,7 @@ fn wrong_type_names_table_file_and_column() {
     assert_ne!(before, std::fs::read(data.join("accounts/part-0.parquet")).unwrap());
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("wrong-type", &r);
     assert!(r.stderr.contains("`accounts` file `accounts/part-0.parquet`: column `arr` is Utf8, expected a number"), "{}", r.stderr);
 }
 
@@ -109,6 +112,7 @@ fn null_keys_are_named() {
     );
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("null-keys", &r);
     assert!(r.stderr.contains("`usage` (file `usage/part-1.parquet`): column `account_id` has 1 row with null values"), "{}", r.stderr);
 }
 
@@ -120,6 +124,7 @@ fn duplicate_keys_are_named_with_examples() {
     write_parquet(&data.join("accounts/part-1.parquet"), cols.into_iter().map(|(n, c)| (n, c.slice(0, 1))).collect());
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("duplicate-keys", &r);
     assert!(r.stderr.contains("`accounts` (file `accounts/part-0.parquet`, `accounts/part-1.parquet`): column `account_id` must be unique"), "{}", r.stderr);
     assert!(r.stderr.contains("`a1`"), "{}", r.stderr);
 }
@@ -131,6 +136,7 @@ fn unparseable_file_is_named() {
     std::fs::write(data.join("tickets/part-0.parquet"), b"this is not parquet, it is a CSV: a,b,c\n1,2,3\n").unwrap();
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("unparseable-file", &r);
     assert!(r.stderr.contains("`tickets` file `tickets/part-0.parquet`: not readable as Parquet"), "{}", r.stderr);
 }
 
@@ -178,6 +184,7 @@ fn unknown_config_key_exits_2_naming_it() {
     std::fs::write(&cfg, text).unwrap();
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("unknown-config-key", &r);
     assert!(r.stderr.contains("unknown field `teirs`"), "{}", r.stderr);
 }
 
@@ -222,6 +229,7 @@ fn an_accounts_table_with_no_rows_is_named_not_a_panic() {
     rewrite_accounts(&data, |_, c| c.slice(0, 0));
     let r = validate(&cfg);
     assert_eq!(r.code, 2, "{}", r.all());
+    snapshot("empty-accounts", &r);
     assert!(r.stderr.contains("`accounts`: its file holds no rows"), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }

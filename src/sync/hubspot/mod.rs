@@ -307,4 +307,47 @@ mod tests {
         let value = json!({"message": "Property values were not valid: [{\"isValid\":false,\"message\":\"1.5 is not a valid option\",\"error\":\"INVALID_OPTION\",\"name\":\"health_tier\"}]"});
         assert_eq!(missing_property(&value), None);
     }
+
+    fn hubspot() -> HubSpot {
+        HubSpot { object_type: "companies".into(), api_version: "2026-09".into(), id_property: None, upsert: false, group: "healthscore".into() }
+    }
+
+    fn records(keys: &[&str]) -> Vec<Record> {
+        keys.iter().map(|k| Record { account_id: format!("acc_{k}"), key: k.to_string(), values: Default::default() }).collect()
+    }
+
+    #[test]
+    fn a_200_with_errors_rejects_those_records_and_acknowledges_only_what_results_show() {
+        let batch = records(&["1", "2", "3"]);
+        let body = json!({
+            "status": "COMPLETE",
+            "results": [{"id": "1", "properties": {}}],
+            "numErrors": 1,
+            "errors": [{"category": "VALIDATION_ERROR", "message": "bad value", "context": {"ids": ["2"], "propertyName": ["hs_tier"]}}]
+        });
+        let Outcome::PerRecord(r) = hubspot().classify(200, None, &body.to_string(), &batch) else { panic!() };
+        assert!(matches!(r[0], RecordResult::Acked));
+        assert!(matches!(&r[1], RecordResult::Rejected { code, field: Some(f), .. } if code == "VALIDATION_ERROR" && f == "hs_tier"));
+        assert!(matches!(r[2], RecordResult::Unconfirmed(_)), "absent from the answer: never acknowledged");
+    }
+
+    #[test]
+    fn unlisted_errors_and_errors_naming_no_record_leave_the_batch_unknown() {
+        let batch = records(&["1", "2"]);
+        let more = json!({"results": [{"id": "1"}], "numErrors": 2, "errors": [{"category": "X", "message": "m", "context": {"ids": ["2"]}}]});
+        assert!(matches!(hubspot().classify(207, None, &more.to_string(), &batch), Outcome::Invalid { code, .. } if code == "UNLISTED_ERRORS"));
+        let stray = json!({"results": [], "errors": [{"category": "X", "message": "m", "context": {"ids": ["9"]}}]});
+        assert!(matches!(hubspot().classify(207, None, &stray.to_string(), &batch), Outcome::Invalid { .. }));
+    }
+
+    #[test]
+    fn limits_and_outages_are_transient_but_the_daily_limit_stops() {
+        let h = hubspot();
+        let wait = Some(Duration::from_secs(3));
+        assert!(matches!(h.classify(429, wait, r#"{"policyName":"SECONDLY"}"#, &[]), Outcome::Transient { retry_after, .. } if retry_after == wait));
+        assert!(matches!(h.classify(429, None, r#"{"policyName":"DAILY","message":"m"}"#, &[]), Outcome::DailyLimit(_)));
+        assert!(matches!(h.classify(502, None, "", &[]), Outcome::Transient { .. }));
+        assert!(matches!(h.classify(423, None, "", &[]), Outcome::Transient { retry_after: Some(d), .. } if d >= Duration::from_secs(2)));
+        assert!(matches!(h.classify(401, None, "", &[]), Outcome::Fatal(_)));
+    }
 }

@@ -182,3 +182,51 @@ async fn setup(s: &Salesforce, shared: &super::Shared, fields: &[(String, String
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn salesforce() -> Salesforce {
+        Salesforce { object: "Account".into(), api_version: "v61.0".into(), external_id: None, bulk_threshold: Some(1000), bulk_timeout: Duration::from_secs(60) }
+    }
+
+    fn records(keys: &[&str]) -> Vec<Record> {
+        keys.iter().map(|k| Record { account_id: format!("acc_{k}"), key: k.to_string(), values: Default::default() }).collect()
+    }
+
+    #[test]
+    fn composite_results_are_read_per_record_and_row_locks_are_retried() {
+        let batch = records(&["001A", "001B", "001C"]);
+        let body = json!([
+            {"id": "001A", "success": true, "errors": []},
+            {"success": false, "errors": [{"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "no", "fields": ["Tier__c"]}]},
+            {"success": false, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "locked"}]}
+        ]);
+        let Outcome::PerRecord(r) = salesforce().classify(200, None, &body.to_string(), &batch) else { panic!() };
+        assert!(matches!(r[0], RecordResult::Acked));
+        assert!(matches!(&r[1], RecordResult::Rejected { field: Some(f), .. } if f == "Tier__c"));
+        assert!(matches!(&r[2], RecordResult::Retry { code, .. } if code == "UNABLE_TO_LOCK_ROW"));
+        // a result list that does not match the records sent confirms nothing
+        assert!(matches!(salesforce().classify(200, None, "[]", &batch), Outcome::Invalid { .. }));
+    }
+
+    #[test]
+    fn an_expired_session_reauthenticates_and_the_daily_limit_is_told_from_the_concurrent_one() {
+        let sf = salesforce();
+        assert!(matches!(sf.classify(401, None, r#"[{"errorCode":"INVALID_SESSION_ID","message":"expired"}]"#, &[]), Outcome::Reauth));
+        assert!(matches!(sf.classify(401, None, r#"[{"errorCode":"INVALID_AUTH_HEADER","message":"x"}]"#, &[]), Outcome::Fatal(_)));
+        let daily = r#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"TotalRequests Limit exceeded."}]"#;
+        assert!(matches!(sf.classify(403, None, daily, &[]), Outcome::DailyLimit(_)));
+        let busy = r#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"ConcurrentPerOrgLongTxn Limit exceeded."}]"#;
+        assert!(matches!(sf.classify(403, None, busy, &[]), Outcome::Transient { .. }));
+        assert!(matches!(sf.classify(503, None, "", &[]), Outcome::Transient { .. }));
+    }
+
+    #[test]
+    fn bulk_is_used_above_the_threshold_only() {
+        let sf = salesforce();
+        assert!(!sf.use_bulk(1000) && sf.use_bulk(1001));
+        assert!(!Salesforce { bulk_threshold: None, ..salesforce() }.use_bulk(1_000_000));
+    }
+}
