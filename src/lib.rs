@@ -1,11 +1,15 @@
 //! healthscore: customer health scores from warehouse exports.
 //!
-//! The stages, each a module: `engine` (DataFusion over the export, the input
-//! contract, `validate`), `features` (versioned feature SQL over snapshots),
-//! `model` (LightGBM churn and expansion models, calibration, registry,
-//! TreeSHAP), `score` (health score, reasons, overrides), `output` (atomic
-//! results tables, run manifests, the run lock) and `sync` (reverse ETL to
-//! CRMs). `cli` wires them into commands.
+//! The rooms, top to bottom (each imports only from rooms below it): `cli`
+//! (arguments, printing) → `pipeline` (each command as a job of stages under
+//! the run lock, its manifest, its summary) → `sync` (reverse ETL to CRMs),
+//! `score` (health, tier, reasons), `model` (LightGBM churn and expansion
+//! models, calibration, registry, TreeSHAP), `features` (versioned feature
+//! SQL), `generate` (the synthetic company and its fidelity check) →
+//! `engine` (DataFusion over the export, `validate`) → `config` → `output`
+//! (atomic results partitions; `output::tables`, one file per table) →
+//! leaves: `contract`, `store`, `location`, `columns`, `dates`, `domain`,
+//! `error`, `log`.
 
 pub mod cli;
 pub mod columns;

@@ -3,11 +3,23 @@
 //!
 //! As in vector's sinks, a destination holds only what differs per CRM
 //! (`Destination`: request building, reading the response per record, the
-//! read-only healthcheck, field setup); this module is the one driver that
+//! read-only healthcheck, field setup, a bulk path); this module is the one driver that
 //! diffs against the acknowledged state, batches, runs batches concurrently
 //! under the rate limit, retries with backoff and full jitter, bisects a
 //! batch rejected as a whole, stops cleanly on a daily limit, and records
 //! acks, rejections (`sync_rejections`) and counts (`sync_log`).
+//!
+//! ```text
+//!  account_scores (newest partition) ─ records ─▶ plan: diff against the acknowledged state
+//!    │                                             (new, changed; quarantined and unchanged stay)
+//!    ├─ healthcheck (read-only, fails fast on a bad token or URL)
+//!    ├─ batches ─▶ exchange_with: rate limit → request → classify ─┬─ Transient: backoff, again
+//!    │             (or the destination's bulk path, same calls)     ├─ Reauth: one fresh token
+//!    │                                                              └─ per record: Acked / Rejected /
+//!    │                                                                 Retry / Unconfirmed; Invalid: bisect
+//!    ├─ acks ─▶ _sync/<name>/acks/ (each batch's, at once) ─ fold ─▶ state.json at the end
+//!    └─ sync_log (one row per destination), sync_rejections (one per record): published atomically
+//! ```
 //!
 //! A record counts as synced only once the CRM acknowledged it. Values are
 //! compared and sent in their canonical text (numbers as the table rounds

@@ -268,3 +268,24 @@ fn negative_arr_and_usage_of_unknown_accounts_are_warned_by_name() {
     assert!(r.stderr.contains("`accounts`: 1 rows have a negative `arr`"), "{}", r.stderr);
     assert!(r.stderr.contains("`usage`: 1 account ids are not in `accounts`"), "{}", r.stderr);
 }
+
+#[test]
+fn every_writing_command_waits_for_a_running_job_and_leaves_its_staging_alone() {
+    let (_, cfg) = tiny("locked");
+    let out = cfg.parent().unwrap().join("out");
+    // a job of another process that is alive (pid 1) holds the lock and is staging
+    let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into());
+    std::fs::create_dir_all(out.join("_staging/other-run/account_scores")).unwrap();
+    std::fs::write(out.join("_staging/other-run/account_scores/part-0.parquet"), b"half written").unwrap();
+    let lock = format!(r#"{{"run_id":"other-run","command":"run","host":"{host}","pid":1,"started_at":"2026-12-01T00:00:00Z"}}"#);
+    std::fs::write(out.join("_lock"), &lock).unwrap();
+    let c = cfg.to_str().unwrap();
+    for args in [vec!["features", "-c", c], vec!["train", "-c", c], vec!["score", "-c", c], vec!["backtest", "-c", c], vec!["sync", "-c", c]] {
+        let r = hs(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.all());
+        assert!(r.stderr.contains("another run holds") && r.stderr.contains("other-run"), "{args:?}: {}", r.stderr);
+    }
+    assert!(out.join("_staging/other-run/account_scores/part-0.parquet").exists(), "the running job's staging is untouched");
+    assert_eq!(std::fs::read_to_string(out.join("_lock")).unwrap(), lock, "and so is its lock");
+    assert!(!out.join("runs").exists(), "a refused command records no run");
+}
