@@ -13,7 +13,7 @@ use crate::location::Location;
 use crate::error::{Error, Result};
 use crate::features::FeatureSet;
 use crate::pipeline::{self, summary, Command, Snapshots};
-use crate::log::{self, LogFormat, Stage};
+use crate::log::{self, LogFormat};
 
 #[derive(Parser, Debug)]
 #[command(name = "healthscore", version, about = "Customer health scores, churn and expansion models with reasons, from warehouse exports")]
@@ -246,14 +246,7 @@ async fn generate(a: GenerateArgs) -> Result<()> {
         months: a.months,
         export_date: a.export_date.unwrap_or_else(crate::generate::default_export_date),
     };
-    let stage = Stage::start("generate");
-    let stores = crate::store::Stores::new(Default::default());
-    let bar = log::bar(opts.accounts as u64, "accounts");
-    let s = crate::generate::generate(&stores, &out, &opts, &|n| bar.set_position(n as u64)).await?;
-    bar.finish_and_clear();
-    let rows: Vec<String> = s.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
-    stage.done(&format!("wrote {} accounts × {} months to {out} ({} files): {}", s.accounts, opts.months, s.files, rows.join(", ")));
-    Ok(())
+    pipeline::generate(&out, &opts).await.map(|_| ())
 }
 
 async fn features(a: FeaturesArgs) -> Result<()> {

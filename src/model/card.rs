@@ -50,8 +50,17 @@ pub struct TargetMetrics {
 pub struct Promotion {
     pub promoted: bool,
     pub compared_with: Option<String>,
-    pub current_auc_90d: Option<f64>,
-    pub new_auc_90d: Option<f64>,
+    /// What the two AUCs below measure: the longest churn horizon's
+    /// (`churn_90d`), or the health score's against churn within it when
+    /// the current model is the rules score.
+    #[serde(default)]
+    pub compared_on: String,
+    /// The current model's AUC on this model's test window.
+    #[serde(alias = "current_auc_90d")]
+    pub current_auc: Option<f64>,
+    /// This model's AUC on its test window.
+    #[serde(alias = "new_auc_90d")]
+    pub new_auc: Option<f64>,
     pub reason: String,
 }
 

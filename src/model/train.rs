@@ -23,7 +23,7 @@ use super::metrics::{self, Metrics};
 use super::registry::{Registry, Stored};
 use super::{Model, hazard_matrix, lgbm, rules};
 use crate::config::{Config, FIXED_TIERS, Tiers};
-use crate::domain::Tier;
+use crate::domain::{Target, Tier};
 use crate::columns;
 use crate::engine::Engine;
 use crate::output::tables;
@@ -365,12 +365,12 @@ fn rules_metrics(
         .iter()
         .map(|h| {
             let h = *h;
-            (format!("churn_{h}d"), Box::new(move |l: &Label| l.churned_within(h)) as Box<dyn Fn(&Label) -> Option<bool>>)
+            (Target::Churn(h).name(), Box::new(move |l: &Label| l.churned_within(h)) as Box<dyn Fn(&Label) -> Option<bool>>)
         })
         .collect();
     let eh = cfg.training.expansion_horizon;
     // For expansion the healthy end of the rules score is the "positive" one.
-    targets.push((format!("expand_{eh}d"), Box::new(move |l: &Label| l.expanded_within(eh))));
+    targets.push((Target::Expand(eh).name(), Box::new(move |l: &Label| l.expanded_within(eh))));
     for (name, f) in targets {
         let flip = name.starts_with("expand");
         let pick = |rows: &[usize], r: &[f64]| -> (Vec<f64>, Vec<bool>) {
@@ -575,8 +575,9 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
         card.promotion = Some(Promotion {
             promoted: promote,
             compared_with: current.clone(),
-            current_auc_90d: None,
-            new_auc_90d: None,
+            compared_on: String::new(),
+            current_auc: None,
+            new_auc: None,
             reason: if promote { "cold start: the rules score is used".into() } else { "cold start, but a trained model is current: kept it".into() },
         });
         let calibration = rules_calibration(frame, labels, &va, &features, cfg);
@@ -643,7 +644,8 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     // -- the promotion gate: the current model, re-evaluated on this test window
     progress("comparing with the current model");
     let max_h = *cfg.training.horizons.iter().max().unwrap();
-    let target = format!("churn_{max_h}d");
+    let target = Target::Churn(max_h).name();
+    let mut compared_on = format!("{target} AUC");
     let mut new_auc = card.metrics[&target].model.as_ref().and_then(|m| m.auc);
     let current = registry.current().await?;
     let label_of: HashMap<(&str, i32), Label> = (0..frame.rows()).map(|i| ((frame.account_id[i].as_str(), frame.as_of[i]), labels[i])).collect();
@@ -659,6 +661,7 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
                 // both against churn within the longest horizon
                 let health = card.health.as_ref();
                 new_auc = health.and_then(|h| h.model.as_ref()).and_then(|m| m.auc_horizon);
+                compared_on = format!("health score AUC against churn within {max_h} days");
                 (health.and_then(|h| h.rules.auc_horizon), format!("current `{v}` is the rules score (compared on the health score)"))
             } else if !evaluated {
                 (None, format!("current `{v}` is a trained model and this one has no test window to compare on"))
@@ -681,8 +684,9 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     card.promotion = Some(Promotion {
         promoted,
         compared_with: current.clone(),
-        current_auc_90d: current_auc,
-        new_auc_90d: new_auc,
+        compared_on,
+        current_auc,
+        new_auc,
         reason: match (promoted, force && !(not_worse && calibrated)) {
             (true, true) => format!("forced: {why}"),
             (true, false) if !evaluated => format!("not evaluated out of time; promoted: {why}"),
@@ -862,12 +866,12 @@ pub fn evaluate(model: &Model, frame: &Frame, labels: &[Label], te: &[usize], fe
     for (k, h) in cfg.training.horizons.iter().enumerate() {
         let (p, y): (Vec<f64>, Vec<bool>) =
             te.iter().enumerate().filter_map(|(r, i)| labels[*i].churned_within(*h).map(|y| (scores.p_churn[k][r], y))).unzip();
-        out.insert(format!("churn_{h}d"), metrics::evaluate(&p, &y));
+        out.insert(Target::Churn(*h).name(), metrics::evaluate(&p, &y));
     }
     let eh = cfg.training.expansion_horizon;
     let (p, y): (Vec<f64>, Vec<bool>) =
         te.iter().enumerate().filter_map(|(r, i)| labels[*i].expanded_within(eh).map(|y| (scores.p_expand[r], y))).unzip();
-    out.insert(format!("expand_{eh}d"), metrics::evaluate(&p, &y));
+    out.insert(Target::Expand(eh).name(), metrics::evaluate(&p, &y));
     Ok(out)
 }
 

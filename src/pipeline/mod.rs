@@ -169,6 +169,21 @@ async fn validate_stage(job: &mut Job, cfg: &Config, cross: bool) -> Result<Engi
     engine
 }
 
+// ---- generate -----------------------------------------------------------------
+
+/// Writes a synthetic company to `out` (a folder or URL; not under the
+/// output location, so no lock).
+pub async fn generate(out: &crate::location::Location, opts: &crate::generate::Options) -> Result<crate::generate::Summary> {
+    let stage = Stage::start("generate");
+    let stores = Stores::new(Default::default());
+    let bar = log::bar(opts.accounts as u64, "accounts");
+    let s = crate::generate::generate(&stores, out, opts, &|n| bar.set_position(n as u64)).await?;
+    bar.finish_and_clear();
+    let rows: Vec<String> = s.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    stage.done(&format!("wrote {} accounts × {} months to {out} ({} files): {}", s.accounts, opts.months, s.files, rows.join(", ")));
+    Ok(s)
+}
+
 // ---- features -------------------------------------------------------------------
 
 /// What `features` should build.

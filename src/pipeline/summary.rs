@@ -217,7 +217,7 @@ impl Demo {
             out!(o, "  ({} tiers set by a CSM override; the model's own tier is kept in `model_tier`)", self.overridden);
         }
         out!(o);
-        out!(o, "The 10 riskiest accounts by ARR at risk (ARR × p_churn_{}d):", self.horizon);
+        out!(o, "The 10 riskiest accounts by ARR at risk (ARR × {}):", account_scores::p_churn(self.horizon));
         for r in &self.riskiest {
             out!(
                 o,

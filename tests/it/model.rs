@@ -204,7 +204,8 @@ fn a_worse_model_is_not_promoted_unless_forced() {
     let card = card(&models, &new);
     let p = card.promotion.unwrap();
     assert!(!p.promoted, "{p:?}");
-    assert!(p.current_auc_90d.unwrap() > p.new_auc_90d.unwrap());
+    assert!(p.current_auc.unwrap() > p.new_auc.unwrap());
+    assert!(p.compared_on.starts_with("churn_"), "{}", p.compared_on);
     assert_eq!(current(&models), before, "the current model must stay");
     let r = hs(&["train", "-c", cfg.to_str().unwrap(), "--force"]);
     assert_eq!(r.code, 0, "{}", r.all());

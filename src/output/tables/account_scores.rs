@@ -34,6 +34,11 @@ pub const OVERRIDE_AUTHOR: &str = "override_author";
 pub const ARR: &str = "arr";
 pub const RENEWAL_DATE: &str = "renewal_date";
 
+/// The churn probability column of horizon `h` days: `p_churn_90d`.
+pub fn p_churn(h: u32) -> String {
+    P_CHURN.replace("{h}", &h.to_string())
+}
+
 /// What kind of CRM field a column wants, whichever CRM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
@@ -141,7 +146,7 @@ pub fn batch(rows: &[Row], as_of: i32, horizons: &[u32], expansion: u32, model_v
             HEALTH_SCORE => floats(rows, |r| Some(r.health)),
             TIER => texts(rows, |r| Some(r.tier.to_string())),
             P_CHURN => {
-                let k = horizons.iter().position(|h| *name == P_CHURN.replace("{h}", &h.to_string()))?;
+                let k = horizons.iter().position(|h| name == p_churn(*h))?;
                 floats(rows, |r| Some(r.p_churn[k]))
             }
             P_EXPAND => floats(rows, |r| Some(r.p_expand)),
