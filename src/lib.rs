@@ -26,6 +26,7 @@ pub mod log;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod playbooks;
 pub mod score;
 pub mod store;
 pub mod sync;

@@ -6,6 +6,7 @@
 //! names of the environment variables that hold them.
 
 pub mod destination;
+pub mod playbooks;
 pub mod raw;
 pub mod secret;
 
@@ -176,6 +177,8 @@ pub struct Config {
     pub max_score_age_days: i64,
     pub max_tier_change_share: f64,
     pub destinations: Vec<destination::Destination>,
+    /// `playbooks:`; no rules, no alerts.
+    pub playbooks: playbooks::Playbooks,
 }
 
 /// Rules signal groups a feature may belong to; `rules.weights` names them.
@@ -457,6 +460,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         max_score_age_days,
         max_tier_change_share,
         destinations,
+        playbooks: playbooks::Playbooks::resolve(&raw.playbooks)?,
     })
 }
 

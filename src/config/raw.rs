@@ -38,6 +38,8 @@ pub struct RawConfig {
     pub sync: RawSync,
     #[serde(default)]
     pub destinations: Vec<RawDestination>,
+    #[serde(default)]
+    pub playbooks: super::playbooks::RawPlaybooks,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -300,9 +300,11 @@ async fn train_stage(job: &mut Job, engine: &Engine, cfg: &Config, force: bool, 
 
 // ---- score and run ------------------------------------------------------------------
 
-/// What `run` did beyond scoring.
+/// What `score` and `run` did: the scores, the alerts (when playbooks are
+/// configured) and, for `run`, the sync.
 pub struct Scoring {
     pub scored: crate::score::Scored,
+    pub alerts: Vec<tables::alerts::Row>,
     pub synced: Vec<crate::sync::Report>,
 }
 
@@ -319,7 +321,7 @@ pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> 
 
 async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, sync: bool) -> Result<Scoring> {
     let engine = validate_stage(job, cfg, false).await?;
-    let scored = score_stages(job, &engine, cfg, as_of).await?;
+    let (scored, alerts) = score_stages(job, &engine, cfg, as_of).await?;
     let mut synced = Vec::new();
     if sync && !cfg.destinations.is_empty() {
         let opts = crate::sync::Options::default();
@@ -332,10 +334,10 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
             synced = r;
         }
     }
-    Ok(Scoring { scored, synced })
+    Ok(Scoring { scored, alerts, synced })
 }
 
-async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<crate::score::Scored> {
+async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<(crate::score::Scored, Vec<tables::alerts::Row>)> {
     let as_of = as_of.unwrap_or(engine.export_date);
     job.manifest.as_of = Some(as_of.to_string());
     let (model, fs) = crate::score::current_model(engine, cfg).await?;
@@ -347,6 +349,22 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     })
     .await?;
     crate::score::add_history(&job.out, &mut scored).await?;
+    let alerts = if cfg.playbooks.rules.is_empty() {
+        None
+    } else {
+        let earlier = earlier_alerts(&job.out, cfg, as_of).await?;
+        let day = crate::dates::day(as_of);
+        Some(timed(
+            &mut job.manifest,
+            "alerts",
+            async { Ok(crate::playbooks::evaluate(&cfg.playbooks, &scored.rows, &scored.horizons, scored.expansion_horizon, day, &earlier)) },
+            |a| {
+                let sent = a.iter().filter(|r| r.suppressed_by.is_none()).count();
+                format!("{} alerts from {} playbooks: {sent} to send, {} held back", a.len(), cfg.playbooks.rules.len(), a.len() - sent)
+            },
+        )
+        .await?)
+    };
     let out = &job.out;
     let published = timed(
         &mut job.manifest,
@@ -354,17 +372,38 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
         async {
             let (a, d) = (&tables::account_scores::TABLE, &tables::score_drivers::TABLE);
             let batch = crate::score::account_scores(&scored)?;
-            let staged = vec![
+            let mut staged = vec![
                 out.stage(a.name, &a.partition(as_of), &batch.schema(), &[batch]).await?,
                 out.stage(d.name, &d.partition(as_of), &d.schema(), crate::score::score_drivers(&scored)).await?,
             ];
+            if let Some(rows) = &alerts {
+                let t = &tables::alerts::TABLE;
+                let batch = tables::alerts::batch(rows, crate::dates::day(as_of))?;
+                staged.push(out.stage(t.name, &t.partition(as_of), &t.schema(), &[batch]).await?);
+            }
             out.publish(staged).await
         },
         |r| r.iter().map(|t| format!("{} {} rows", t.table, t.rows)).collect::<Vec<_>>().join(", "),
     )
     .await?;
     job.manifest.tables.extend(published);
-    Ok(scored)
+    Ok((scored, alerts.unwrap_or_default()))
+}
+
+/// The alerts of published runs within the longest cooldown (or the cap's
+/// week) before `as_of`.
+async fn earlier_alerts(out: &Output, cfg: &Config, as_of: NaiveDate) -> Result<Vec<tables::alerts::Earlier>> {
+    let t = &tables::alerts::TABLE;
+    let window = cfg.playbooks.rules.iter().map(|p| p.cooldown_days).max().unwrap_or(0).max(7);
+    let mut earlier = Vec::new();
+    for p in out.partitions(t.name).await? {
+        let Some(d) = t.partition_value(&p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
+        if d < as_of && (as_of - d).num_days() < window {
+            let batches = out.read_partition(t.name, &p).await?.unwrap_or_default();
+            earlier.extend(tables::alerts::read_earlier(&batches)?);
+        }
+    }
+    Ok(earlier)
 }
 
 // ---- demo -----------------------------------------------------------------------------
@@ -391,7 +430,7 @@ async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
     }
     let engine = validate_stage(job, cfg, true).await?;
     let card = train_stage(job, &engine, cfg, false, None).await?;
-    let scored = score_stages(job, &engine, cfg, None).await?;
+    let (scored, alerts) = score_stages(job, &engine, cfg, None).await?;
     // Reasons are only honest out of time: score 90 days before the export
     // with the same model (trained on earlier snapshots) and check the
     // planted causes of the accounts that then churned.
@@ -407,7 +446,7 @@ async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
         let past = crate::score::score(&engine, cfg, &rules, &fs, back).await?;
         crate::generate::fidelity::check(&engine, &past, 90).await?
     };
-    Ok(summary::Demo::new(cfg, card, &scored, fidelity, rules_fidelity, back))
+    Ok(summary::Demo::new(cfg, card, &scored, &alerts, fidelity, rules_fidelity, back))
 }
 
 // ---- backtest ---------------------------------------------------------------------------

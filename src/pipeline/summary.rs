@@ -125,6 +125,61 @@ pub struct Risky {
     pub action: String,
 }
 
+/// The alerts of a run, counted.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AlertCounts {
+    /// playbook → (to send, held back by reason)
+    pub by_playbook: Vec<(String, usize, Vec<(String, usize)>)>,
+    /// The highest-priority alerts to send: (account, playbook, route, priority, message).
+    pub top: Vec<(String, String, String, f64, String)>,
+    /// No earlier run to compare with: triggers on a change (tier entered,
+    /// score drop, days in a tier) fire from the next run on.
+    pub first_run: bool,
+}
+
+impl AlertCounts {
+    pub fn new(alerts: &[tables::alerts::Row], first_run: bool) -> AlertCounts {
+        let mut by: std::collections::BTreeMap<&str, (usize, std::collections::BTreeMap<&str, usize>)> = Default::default();
+        for a in alerts {
+            let e = by.entry(a.playbook.as_str()).or_default();
+            match a.suppressed_by {
+                None => e.0 += 1,
+                Some(s) => *e.1.entry(s.as_str()).or_default() += 1,
+            }
+        }
+        let mut top: Vec<&tables::alerts::Row> = alerts.iter().filter(|a| a.suppressed_by.is_none()).collect();
+        top.sort_by(|a, b| b.priority.total_cmp(&a.priority).then(a.alert_id.cmp(&b.alert_id)));
+        AlertCounts {
+            by_playbook: by.into_iter().map(|(p, (n, held))| (p.to_string(), n, held.into_iter().map(|(s, k)| (s.to_string(), k)).collect())).collect(),
+            top: top.iter().take(3).map(|a| (a.account_id.clone(), a.playbook.clone(), a.route.to_string(), a.priority, a.message.clone())).collect(),
+            first_run,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        if self.by_playbook.is_empty() {
+            return o;
+        }
+        out!(o);
+        out!(o, "Alerts by playbook (to send; held back, and why):");
+        if self.first_run {
+            out!(o, "  (the first scoring run: playbooks that compare with an earlier run — a tier entered, a score drop, days in a tier — fire from the next run on)");
+        }
+        for (p, n, held) in &self.by_playbook {
+            let held: Vec<String> = held.iter().map(|(s, k)| format!("{k} {s}")).collect();
+            out!(o, "  {p:<22} {n:>5} to send{}", if held.is_empty() { String::new() } else { format!("; held back: {}", held.join(", ")) });
+        }
+        if !self.top.is_empty() {
+            out!(o, "The highest-priority alerts:");
+            for (account, playbook, route, priority, message) in &self.top {
+                out!(o, "  {account} · {playbook} → {route} (priority {}): {message}", money(*priority));
+            }
+        }
+        o
+    }
+}
+
 /// What `demo` shows: the scored population by tier, the riskiest
 /// accounts, the model against the rules baseline, and how well the
 /// reasons name the planted causes.
@@ -140,6 +195,7 @@ pub struct Demo {
     pub horizons: Vec<u32>,
     pub riskiest: Vec<Risky>,
     pub card: Card,
+    pub alerts: AlertCounts,
     pub fidelity: Option<Fidelity>,
     pub rules_fidelity: Option<Fidelity>,
     /// The date the fidelity check scored at.
@@ -150,7 +206,7 @@ pub struct Demo {
 }
 
 impl Demo {
-    pub fn new(cfg: &Config, card: Card, s: &Scored, fidelity: Option<Fidelity>, rules_fidelity: Option<Fidelity>, back: NaiveDate) -> Demo {
+    pub fn new(cfg: &Config, card: Card, s: &Scored, alerts: &[tables::alerts::Row], fidelity: Option<Fidelity>, rules_fidelity: Option<Fidelity>, back: NaiveDate) -> Demo {
         let tiers = Tier::ALL
             .into_iter()
             .map(|t| {
@@ -186,12 +242,14 @@ impl Demo {
             horizons: s.horizons.clone(),
             riskiest,
             card,
+            alerts: AlertCounts::new(alerts, s.rows.iter().all(|r| r.previous_tier.is_none())),
             fidelity,
             rules_fidelity,
             fidelity_as_of: back,
             output: cfg.output.to_string(),
             tables: [tables::account_scores::TABLE.name, tables::score_drivers::TABLE.name, tables::model_metrics::TABLE.name]
                 .iter()
+                .chain((!alerts.is_empty()).then_some(&tables::alerts::TABLE.name))
                 .map(|t| cfg.output_table(t).to_string())
                 .collect(),
             models: cfg.models_dir.join(&format!("{}/", cfg.model_name)).to_string(),
@@ -297,6 +355,7 @@ impl Demo {
                 out!(o, "  the rules score's reasons on the same accounts: top reason {}, top 3 {}, false alarms {} per cause", pct(r.rate(r.top1)), pct(r.rate(r.top3)), pct(r.false_alarm));
             }
         }
+        o.push_str(&self.alerts.text());
         out!(o);
         out!(o, "Tables under {}:", self.output);
         for t in &self.tables {

@@ -238,6 +238,7 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
             override_reason: o.map(|o| o.reason.clone()),
             override_author: o.map(|o| o.author.clone()),
             hazards: s.hazards.get(i).cloned().unwrap_or_default(),
+            previous_tier: None,
             account_id: id,
         });
     }
@@ -303,6 +304,7 @@ pub async fn add_history(out: &Output, scored: &mut Scored) -> Result<()> {
         let get = |d: Option<i32>| d.and_then(|d| runs.get(&d)).and_then(|m| m.get(&r.account_id));
         r.delta_7d = get(h.d7).map(|p| round1(r.health - p.health));
         r.delta_30d = get(h.d30).map(|p| round1(r.health - p.health));
+        r.previous_tier = get(h.last).and_then(|p| p.tier);
         r.days_in_tier = Some(match (get(h.last), h.last) {
             (Some(p), Some(d)) if p.tier == Some(r.tier) => p.days_in_tier.unwrap_or(0) + (as_of - d) as i64,
             _ => 0,

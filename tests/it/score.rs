@@ -222,3 +222,77 @@ fn deltas_and_days_in_tier_follow_three_consecutive_runs() {
     }
     assert!(same > 500 && changed > 0 && compared > 500, "same {same}, changed {changed}, compared {compared}");
 }
+
+/// The demo config's `playbooks:` section, as a user would copy it.
+fn demo_playbooks() -> String {
+    let text = std::fs::read_to_string(repo().join("config/healthscore.yaml")).unwrap();
+    text[text.find("\nplaybooks:").expect("the demo config has playbooks")..].to_string()
+}
+
+#[test]
+fn playbooks_fire_from_the_scores_and_hold_back_by_cooldown_and_cap_across_runs() {
+    let c = company();
+    let dir = scratch("alerts");
+    let cfg = config_for(&dir, &c.data, &c.models, &demo_playbooks());
+    let out = dir.join("out");
+    let dates = ["2026-10-01", "2026-10-04", "2026-11-01"];
+    for d in dates {
+        let r = hs(&["score", "-c", cfg.to_str().unwrap(), "--as-of", d]);
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+    let alerts = |d: &str| read_parquet(&out.join(format!("alerts/as_of={d}/part-0.parquet")));
+    struct A {
+        account: String,
+        playbook: String,
+        suppressed: Option<String>,
+        control: bool,
+    }
+    let load = |d: &str| -> Vec<A> {
+        let mut v = Vec::new();
+        for b in alerts(d) {
+            let (ids, pb, sup) = (strings(&b, "account_id").unwrap(), strings(&b, "playbook").unwrap(), strings(&b, "suppressed_by").unwrap());
+            let control = b.column_by_name("control_group").unwrap().as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap().clone();
+            for i in 0..b.num_rows() {
+                v.push(A { account: ids[i].clone().unwrap(), playbook: pb[i].clone().unwrap(), suppressed: sup[i].clone(), control: control.value(i) });
+            }
+        }
+        v
+    };
+    let runs: Vec<Vec<A>> = dates.iter().map(|d| load(d)).collect();
+    assert!(runs.iter().all(|r| !r.is_empty()), "every run fires some playbook");
+    for r in &runs {
+        assert!(r.iter().all(|a| a.control == (a.suppressed.as_deref() == Some("control_group"))));
+    }
+    // entered-red: red now, not red in the run before
+    let tiers = |d: &str| -> std::collections::HashMap<String, String> {
+        scores(&out, d).iter().flat_map(|b| strings(b, "account_id").unwrap().into_iter().flatten().zip(strings(b, "tier").unwrap().into_iter().flatten())).collect()
+    };
+    let entered: Vec<&A> = runs[2].iter().filter(|a| a.playbook == "entered-red").collect();
+    assert!(!entered.is_empty(), "a month later some accounts entered red");
+    let (before, now) = (tiers(dates[1]), tiers(dates[2]));
+    for a in entered {
+        assert_eq!(now.get(&a.account).map(String::as_str), Some("red"), "{}", a.account);
+        assert_ne!(before.get(&a.account).map(String::as_str), Some("red"), "{} was red the run before", a.account);
+        assert!(before.contains_key(&a.account), "{} entered red without a run before (now {:?})", a.account, now.get(&a.account));
+    }
+    // cooldown: a playbook sent on the 1st is not sent again 3 days later
+    let sent = |r: &[A]| -> std::collections::BTreeSet<(String, String)> {
+        r.iter().filter(|a| a.suppressed.is_none()).map(|a| (a.account.clone(), a.playbook.clone())).collect()
+    };
+    let (s1, s2) = (sent(&runs[0]), sent(&runs[1]));
+    assert!(s1.intersection(&s2).next().is_none(), "sent twice within the cooldown");
+    let cooled = runs[1].iter().filter(|a| a.suppressed.as_deref() == Some("cooldown")).count();
+    assert!(cooled > 0, "the second run holds back what the first sent");
+    // the cap: at most 2 sent per account over the two runs 3 days apart
+    let mut per_account: std::collections::HashMap<&str, usize> = Default::default();
+    for (a, _) in s1.iter().chain(s2.iter()) {
+        *per_account.entry(a.as_str()).or_default() += 1;
+    }
+    assert!(per_account.values().all(|n| *n <= 2), "{:?}", per_account.iter().filter(|(_, n)| **n > 2).collect::<Vec<_>>());
+    // a rerun writes the same bytes: the same alerts, ids and control group
+    let file = out.join(format!("alerts/as_of={}/part-0.parquet", dates[2]));
+    let first = std::fs::read(&file).unwrap();
+    let r = hs(&["score", "-c", cfg.to_str().unwrap(), "--as-of", dates[2]]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(std::fs::read(&file).unwrap(), first);
+}

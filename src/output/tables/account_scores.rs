@@ -131,6 +131,8 @@ pub struct Row {
     pub override_author: Option<String>,
     /// Calibrated churn hazard per 30-day interval (empty for rules; not stored).
     pub hazards: Vec<f64>,
+    /// The tier of the previous published run, when there is one (not stored).
+    pub previous_tier: Option<Tier>,
 }
 
 /// The rows of one run as a batch: `as_of` (days since 1970-01-01), the
@@ -227,6 +229,7 @@ mod tests {
             override_reason: Some("exec call".into()),
             override_author: Some("ana".into()),
             hazards: vec![],
+            previous_tier: None,
         }
     }
 

@@ -9,10 +9,11 @@
 //!                                         TABLE: name, partition, columns      └▶ publish (atomic)
 //! ```
 //!
-//! To add a table (`alerts`, `renewal_forecast`, `feature_drift`): one file
+//! To add a table (`renewal_forecast`, `feature_drift`): one file
 //! here with its `TABLE`, `Row` and `batch`, and a line in `ALL`.
 
 pub mod account_scores;
+pub mod alerts;
 pub mod backtest;
 pub mod features;
 pub mod model_metrics;
@@ -29,6 +30,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 pub const ALL: &[&Table] = &[
     &account_scores::TABLE,
     &score_drivers::TABLE,
+    &alerts::TABLE,
     &model_metrics::TABLE,
     &backtest::TABLE,
     &features::TABLE,

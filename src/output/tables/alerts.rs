@@ -1,0 +1,152 @@
+//! `alerts`: one row per account and playbook that fired at `as_of` — sent,
+//! held out as a control, or suppressed, and then always saying why.
+
+use arrow::array::RecordBatch;
+
+use super::{bools, build, col, dates, floats, texts, Table, Type};
+use crate::error::Result;
+
+pub const ALERT_ID: &str = "alert_id";
+pub const ACCOUNT_ID: &str = "account_id";
+pub const AS_OF: &str = "as_of";
+pub const PLAYBOOK: &str = "playbook";
+pub const TRIGGER: &str = "trigger";
+pub const SEVERITY: &str = "severity";
+pub const ROUTE: &str = "route";
+pub const PRIORITY: &str = "priority";
+pub const MESSAGE: &str = "message";
+pub const ACTION: &str = "action";
+pub const ARR: &str = "arr";
+pub const ARR_AT_RISK: &str = "arr_at_risk";
+pub const P_CHURN_90D: &str = "p_churn_90d";
+pub const CONTROL_GROUP: &str = "control_group";
+pub const SUPPRESSED_BY: &str = "suppressed_by";
+
+pub const TABLE: Table = Table {
+    name: "alerts",
+    partition: AS_OF,
+    doc: "One row per account and playbook that fired at `as_of`, with its route, priority and message, and why it was not sent when it was not.",
+    columns: &[
+        col(ALERT_ID, Type::Text, false, "Stable id of the alert: the same account, playbook and date give the same id on a rerun."),
+        col(ACCOUNT_ID, Type::Text, false, "The account's id in the export."),
+        col(AS_OF, Type::Date, false, "The scoring date the playbook fired at."),
+        col(PLAYBOOK, Type::Text, false, "The playbook's name in the config."),
+        col(TRIGGER, Type::Text, false, "What fired it, in words, with the account's values."),
+        col(SEVERITY, Type::Text, false, "low, medium, high or critical, from the playbook."),
+        col(ROUTE, Type::Text, false, "Who acts: csm, manager, executive, owner or automated (never automated above `human_arr_above` or in a strategic segment)."),
+        col(PRIORITY, Type::Float, false, "Revenue-weighted: ARR at risk for churn plays, ARR × p_expand for expansion."),
+        col(MESSAGE, Type::Text, false, "The alert in the account's own terms: its reasons, values and renewal."),
+        col(ACTION, Type::Text, false, "What to do, from the playbook."),
+        col(ARR, Type::Float, true, "The account's ARR."),
+        col(ARR_AT_RISK, Type::Float, true, "ARR × p_churn_90d."),
+        col(P_CHURN_90D, Type::Float, true, "The churn probability within 90 days (the longest horizon when 90 is not modelled)."),
+        col(CONTROL_GROUP, Type::Bool, false, "Held out to measure the playbook: never delivered."),
+        col(SUPPRESSED_BY, Type::Text, true, "Why it is not sent: override, cooldown, below_confidence, control_group or cap; null when sent."),
+    ],
+};
+
+/// Why an alert is not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    /// An active CSM override: a person already owns the account's story.
+    Override,
+    /// The same playbook alerted this account within its cooldown.
+    Cooldown,
+    /// Automated outreach below the confidence threshold.
+    BelowConfidence,
+    /// Held out to measure the playbook.
+    ControlGroup,
+    /// More alerts for the account in 7 days than `cap_per_week`.
+    Cap,
+}
+
+impl Suppression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppression::Override => "override",
+            Suppression::Cooldown => "cooldown",
+            Suppression::BelowConfidence => "below_confidence",
+            Suppression::ControlGroup => "control_group",
+            Suppression::Cap => "cap",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Suppression> {
+        [Suppression::Override, Suppression::Cooldown, Suppression::BelowConfidence, Suppression::ControlGroup, Suppression::Cap].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub alert_id: String,
+    pub account_id: String,
+    pub playbook: String,
+    pub trigger: String,
+    pub severity: &'static str,
+    pub route: &'static str,
+    pub priority: f64,
+    pub message: String,
+    pub action: String,
+    pub arr: f64,
+    pub arr_at_risk: f64,
+    pub p_churn_90d: f64,
+    pub suppressed_by: Option<Suppression>,
+}
+
+impl Row {
+    pub fn control_group(&self) -> bool {
+        self.suppressed_by == Some(Suppression::ControlGroup)
+    }
+}
+
+pub fn batch(rows: &[Row], as_of: i32) -> Result<RecordBatch> {
+    build(&TABLE, &[], 0, |c, _| {
+        Some(match c {
+            ALERT_ID => texts(rows, |r| Some(r.alert_id.clone())),
+            ACCOUNT_ID => texts(rows, |r| Some(r.account_id.clone())),
+            AS_OF => dates(rows, |_| Some(as_of)),
+            PLAYBOOK => texts(rows, |r| Some(r.playbook.clone())),
+            TRIGGER => texts(rows, |r| Some(r.trigger.clone())),
+            SEVERITY => texts(rows, |r| Some(r.severity.to_string())),
+            ROUTE => texts(rows, |r| Some(r.route.to_string())),
+            PRIORITY => floats(rows, |r| Some(r.priority).filter(|v| v.is_finite()).or(Some(0.0))),
+            MESSAGE => texts(rows, |r| Some(r.message.clone())),
+            ACTION => texts(rows, |r| Some(r.action.clone())),
+            ARR => floats(rows, |r| Some(r.arr)),
+            ARR_AT_RISK => floats(rows, |r| Some(r.arr_at_risk)),
+            P_CHURN_90D => floats(rows, |r| Some(r.p_churn_90d)),
+            CONTROL_GROUP => bools(rows, |r| r.control_group()),
+            SUPPRESSED_BY => texts(rows, |r| r.suppressed_by.map(|s| s.as_str().to_string())),
+            _ => return None,
+        })
+    })
+}
+
+/// An alert of an earlier run, as cooldown and the cap read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Earlier {
+    pub account_id: String,
+    pub playbook: String,
+    /// Days since 1970-01-01.
+    pub as_of: i32,
+    pub suppressed_by: Option<Suppression>,
+}
+
+pub fn read_earlier(batches: &[RecordBatch]) -> Result<Vec<Earlier>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let ids = crate::columns::strings(b, ACCOUNT_ID)?;
+        let pb = crate::columns::strings(b, PLAYBOOK)?;
+        let d = crate::columns::days(b, AS_OF)?;
+        let s = crate::columns::strings(b, SUPPRESSED_BY)?;
+        for i in 0..b.num_rows() {
+            out.push(Earlier {
+                account_id: ids[i].clone().unwrap_or_default(),
+                playbook: pb[i].clone().unwrap_or_default(),
+                as_of: d[i],
+                suppressed_by: s[i].as_deref().and_then(Suppression::parse),
+            });
+        }
+    }
+    Ok(out)
+}
