@@ -24,6 +24,24 @@ pub enum Trigger {
     RenewalWithin { days: i64 },
     /// This feature is the account's top risk reason.
     TopRisk { feature: String },
+    /// A detractor: the NPS feature (default `nps_latest`) at most `at_most`
+    /// (default 6). While health is declining (not green, or down over 30
+    /// days) it is a save play on the playbook's route; with health strong it
+    /// is routed to `product_feedback` — not a churn alert.
+    NpsDetractor {
+        #[serde(default = "nps_feature")]
+        feature: String,
+        #[serde(default = "detractor_at_most")]
+        at_most: f64,
+    },
+}
+
+fn nps_feature() -> String {
+    "nps_latest".into()
+}
+
+fn detractor_at_most() -> f64 {
+    6.0
 }
 
 /// Who acts on an alert.
@@ -38,6 +56,8 @@ pub enum Route {
     /// A sequence or email without a person: only above the confidence
     /// threshold, and never for large or strategic accounts.
     Automated,
+    /// The product team: what a healthy account's detractors say.
+    ProductFeedback,
 }
 
 impl Route {
@@ -48,6 +68,7 @@ impl Route {
             Route::Executive => "executive",
             Route::Owner => "owner",
             Route::Automated => "automated",
+            Route::ProductFeedback => "product_feedback",
         }
     }
 }

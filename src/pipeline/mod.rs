@@ -357,7 +357,11 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
         Some(timed(
             &mut job.manifest,
             "alerts",
-            async { Ok(crate::playbooks::evaluate(&cfg.playbooks, &scored.rows, &scored.horizons, scored.expansion_horizon, day, &earlier)) },
+            async {
+                let f = &scored.frame;
+                let value = |i: usize, name: &str| f.col(name).map(|j| f.value(i, j)).filter(|v| v.is_finite());
+                Ok(crate::playbooks::evaluate(&cfg.playbooks, &scored.rows, &value, &scored.horizons, scored.expansion_horizon, day, &earlier))
+            },
             |a| {
                 let sent = a.iter().filter(|r| r.suppressed_by.is_none()).count();
                 format!("{} alerts from {} playbooks: {sent} to send, {} held back", a.len(), cfg.playbooks.rules.len(), a.len() - sent)

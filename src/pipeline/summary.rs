@@ -128,8 +128,8 @@ pub struct Risky {
 /// The alerts of a run, counted.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct AlertCounts {
-    /// playbook → (to send, held back by reason)
-    pub by_playbook: Vec<(String, usize, Vec<(String, usize)>)>,
+    /// playbook → (to send, to send by route, held back by reason)
+    pub by_playbook: Vec<(String, usize, Vec<(String, usize)>, Vec<(String, usize)>)>,
     /// The highest-priority alerts to send: (account, playbook, route, priority, message).
     pub top: Vec<(String, String, String, f64, String)>,
     /// No earlier run to compare with: triggers on a change (tier entered,
@@ -139,18 +139,23 @@ pub struct AlertCounts {
 
 impl AlertCounts {
     pub fn new(alerts: &[tables::alerts::Row], first_run: bool) -> AlertCounts {
-        let mut by: std::collections::BTreeMap<&str, (usize, std::collections::BTreeMap<&str, usize>)> = Default::default();
+        type Counts<'a> = std::collections::BTreeMap<&'a str, usize>;
+        let mut by: std::collections::BTreeMap<&str, (usize, Counts, Counts)> = Default::default();
         for a in alerts {
             let e = by.entry(a.playbook.as_str()).or_default();
             match a.suppressed_by {
-                None => e.0 += 1,
-                Some(s) => *e.1.entry(s.as_str()).or_default() += 1,
+                None => {
+                    e.0 += 1;
+                    *e.1.entry(a.route).or_default() += 1;
+                }
+                Some(s) => *e.2.entry(s.as_str()).or_default() += 1,
             }
         }
+        let list = |c: Counts| c.into_iter().map(|(k, n)| (k.to_string(), n)).collect::<Vec<_>>();
         let mut top: Vec<&tables::alerts::Row> = alerts.iter().filter(|a| a.suppressed_by.is_none()).collect();
         top.sort_by(|a, b| b.priority.total_cmp(&a.priority).then(a.alert_id.cmp(&b.alert_id)));
         AlertCounts {
-            by_playbook: by.into_iter().map(|(p, (n, held))| (p.to_string(), n, held.into_iter().map(|(s, k)| (s.to_string(), k)).collect())).collect(),
+            by_playbook: by.into_iter().map(|(p, (n, routes, held))| (p.to_string(), n, list(routes), list(held))).collect(),
             top: top.iter().take(3).map(|a| (a.account_id.clone(), a.playbook.clone(), a.route.to_string(), a.priority, a.message.clone())).collect(),
             first_run,
         }
@@ -166,9 +171,10 @@ impl AlertCounts {
         if self.first_run {
             out!(o, "  (the first scoring run: playbooks that compare with an earlier run — a tier entered, a score drop, days in a tier — fire from the next run on)");
         }
-        for (p, n, held) in &self.by_playbook {
+        for (p, n, routes, held) in &self.by_playbook {
+            let to = if routes.len() > 1 { format!(" ({})", routes.iter().map(|(r, k)| format!("{k} {r}")).collect::<Vec<_>>().join(", ")) } else { String::new() };
             let held: Vec<String> = held.iter().map(|(s, k)| format!("{k} {s}")).collect();
-            out!(o, "  {p:<22} {n:>5} to send{}", if held.is_empty() { String::new() } else { format!("; held back: {}", held.join(", ")) });
+            out!(o, "  {p:<22} {n:>5} to send{to}{}", if held.is_empty() { String::new() } else { format!("; held back: {}", held.join(", ")) });
         }
         if !self.top.is_empty() {
             out!(o, "The highest-priority alerts:");

@@ -46,8 +46,17 @@ fn money(v: f64) -> String {
     render(Unit::Currency, v)
 }
 
-/// The trigger's words for this account, when it fires.
-pub fn fires(t: &Trigger, r: &account_scores::Row, as_of: i32, expansion_horizon: u32) -> Option<String> {
+/// A feature's value for an account at `as_of` (None when missing).
+pub type Values<'a> = &'a dyn Fn(&str) -> Option<f64>;
+
+/// Declining: not green, or the score fell over the last 30 days.
+fn declining(r: &account_scores::Row) -> bool {
+    r.tier != Tier::Green || r.delta_30d.is_some_and(|d| d < 0.0)
+}
+
+/// The trigger's words for this account, when it fires; `value` reads the
+/// account's feature values.
+pub fn fires(t: &Trigger, r: &account_scores::Row, value: Values, as_of: i32, expansion_horizon: u32) -> Option<String> {
     let h = r.health;
     match t {
         Trigger::TierEntered(tier) => {
@@ -69,6 +78,14 @@ pub fn fires(t: &Trigger, r: &account_scores::Row, as_of: i32, expansion_horizon
             Some(format!("{} with the renewal in {left} days (health {h:.1})", r.tier))
         }
         Trigger::TopRisk { feature } => r.risk.first().filter(|(f, _)| f == feature).map(|(_, why)| format!("top risk: {why}")),
+        Trigger::NpsDetractor { feature, at_most } => {
+            let v = value(feature).filter(|v| v <= at_most)?;
+            Some(if declining(r) {
+                format!("NPS {v:.1} of 10 while health declines ({} at {h:.1})", r.tier)
+            } else {
+                format!("NPS {v:.1} of 10 from a healthy account (health {h:.1}): product feedback, not churn risk")
+            })
+        }
     }
 }
 
@@ -91,18 +108,33 @@ fn message(p: &Playbook, r: &account_scores::Row, trigger: &str) -> String {
 
 /// The alerts of one run: `rows` scored at `as_of` (days since 1970-01-01)
 /// with churn `horizons`, against the `earlier` alerts of recent runs.
-pub fn evaluate(pb: &Playbooks, rows: &[account_scores::Row], horizons: &[u32], expansion_horizon: u32, as_of: i32, earlier: &[Earlier]) -> Vec<alerts::Row> {
+/// `value(i, feature)` reads row `i`'s feature values.
+pub fn evaluate(
+    pb: &Playbooks,
+    rows: &[account_scores::Row],
+    value: &dyn Fn(usize, &str) -> Option<f64>,
+    horizons: &[u32],
+    expansion_horizon: u32,
+    as_of: i32,
+    earlier: &[Earlier],
+) -> Vec<alerts::Row> {
     let k = horizons.iter().position(|h| *h == 90).unwrap_or(horizons.len().saturating_sub(1));
     let mut out = Vec::new();
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
         let p90 = r.p_churn.get(k).copied().unwrap_or(f64::NAN);
+        let values = |f: &str| value(i, f);
         for p in &pb.rules {
-            let Some(trigger) = fires(&p.trigger, r, as_of, expansion_horizon) else { continue };
+            let Some(trigger) = fires(&p.trigger, r, &values, as_of, expansion_horizon) else { continue };
             let expansion = matches!(p.trigger, Trigger::Expansion { .. });
+            let feedback = matches!(p.trigger, Trigger::NpsDetractor { .. }) && !declining(r);
             let human = (r.arr.is_finite() && r.arr > pb.human_arr_above) || pb.strategic_segments.contains(&r.segment);
-            let route = if p.route == Route::Automated && human { Route::Csm } else { p.route };
+            let route = match p.route {
+                _ if feedback => Route::ProductFeedback,
+                Route::Automated if human => Route::Csm,
+                route => route,
+            };
             let arr_at_risk = r.arr * p90;
-            let priority = if expansion { r.arr * r.p_expand } else { arr_at_risk };
+            let priority = if expansion { r.arr * r.p_expand } else if feedback { 0.0 } else { arr_at_risk };
             let cooled = earlier.iter().any(|e| {
                 e.account_id == r.account_id
                     && e.playbook == p.name
@@ -205,7 +237,11 @@ mod tests {
     }
 
     fn one(t: Trigger, r: &account_scores::Row) -> Option<String> {
-        fires(&t, r, AS_OF, 90)
+        fires(&t, r, &|_| None, AS_OF, 90)
+    }
+
+    fn none(_: usize, _: &str) -> Option<f64> {
+        None
     }
 
     #[test]
@@ -248,10 +284,10 @@ mod tests {
     #[test]
     fn the_message_is_the_accounts_own() {
         let pb = books("control_share: 0\nrules:\n  - { name: red, trigger: { in_tier_for: { tier: red, days: 0 } }, action: Call the champion }\n");
-        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &[30, 60, 90], 90, AS_OF, &[]);
+        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[30, 60, 90], 90, AS_OF, &[]);
         assert_eq!(a[0].message, "Red for 0 days (health 30.0). Why: Only 3 logins in 30 days (segment median 40). Renews on 2027-05-20 ($50,000 ARR).");
         assert_eq!((a[0].priority, a[0].p_churn_90d, a[0].route, a[0].severity), (15_000.0, 0.3, "csm", Severity::Medium.as_str()));
-        let again = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &[30, 60, 90], 90, AS_OF, &[]);
+        let again = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[30, 60, 90], 90, AS_OF, &[]);
         assert_eq!(a, again, "a rerun gives the same alerts and ids");
     }
 
@@ -262,7 +298,7 @@ mod tests {
         let mut earlier: Vec<Earlier> = Vec::new();
         let mut seen = Vec::new();
         for day in [0, 3, 8] {
-            let a = evaluate(&pb, &rows, &[90], 90, AS_OF + day, &earlier);
+            let a = evaluate(&pb, &rows, &none, &[90], 90, AS_OF + day, &earlier);
             seen.push(a[0].suppressed_by);
             earlier.push(Earlier { account_id: "a".into(), playbook: "red".into(), as_of: AS_OF + day, suppressed_by: a[0].suppressed_by });
         }
@@ -274,15 +310,15 @@ mod tests {
         let pb = books(
             "control_share: 0\ncap_per_week: 2\nrules:\n  - { name: p1, trigger: { in_tier_for: { tier: red, days: 0 } }, action: a }\n  - { name: p2, trigger: { top_risk: { feature: logins_30d } }, action: b }\n  - { name: p3, trigger: { renewal_within: { days: 365 } }, action: c }\n",
         );
-        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &[90], 90, AS_OF, &[]);
+        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[90], 90, AS_OF, &[]);
         let sent: Vec<_> = a.iter().filter(|r| r.suppressed_by.is_none()).map(|r| r.playbook.as_str()).collect();
         assert_eq!(sent.len(), 2);
         assert_eq!(a.iter().filter(|r| r.suppressed_by == Some(Suppression::Cap)).count(), 1);
         // one sent 3 days before leaves room for one today; one 7 days before does not count
         let before = |d: i32| Earlier { account_id: "a".into(), playbook: "other".into(), as_of: AS_OF - d, suppressed_by: None };
-        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &[90], 90, AS_OF, &[before(3)]);
+        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[90], 90, AS_OF, &[before(3)]);
         assert_eq!(a.iter().filter(|r| r.suppressed_by.is_none()).count(), 1);
-        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &[90], 90, AS_OF, &[before(7)]);
+        let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[90], 90, AS_OF, &[before(7)]);
         assert_eq!(a.iter().filter(|r| r.suppressed_by.is_none()).count(), 2);
     }
 
@@ -290,17 +326,36 @@ mod tests {
     fn overrides_confidence_and_large_accounts_route_and_suppress() {
         let pb = books("control_share: 0\nhuman_arr_above: 100000\nrules:\n  - { name: auto, trigger: { in_tier_for: { tier: red, days: 0 } }, route: automated, action: a }\n");
         let mut r = row("a", Tier::Red, 30.0);
-        let a = evaluate(&pb, std::slice::from_ref(&r), &[90], 90, AS_OF, &[]);
+        let a = evaluate(&pb, std::slice::from_ref(&r), &none, &[90], 90, AS_OF, &[]);
         assert_eq!((a[0].route, a[0].suppressed_by), ("automated", Some(Suppression::BelowConfidence)), "p 0.3 < 0.7");
         r.p_churn = vec![0.8];
-        let a = evaluate(&pb, std::slice::from_ref(&r), &[90], 90, AS_OF, &[]);
+        let a = evaluate(&pb, std::slice::from_ref(&r), &none, &[90], 90, AS_OF, &[]);
         assert_eq!((a[0].route, a[0].suppressed_by), ("automated", None));
         r.arr = 250_000.0;
-        let a = evaluate(&pb, std::slice::from_ref(&r), &[90], 90, AS_OF, &[]);
+        let a = evaluate(&pb, std::slice::from_ref(&r), &none, &[90], 90, AS_OF, &[]);
         assert_eq!(a[0].route, "csm", "a large account goes to a person, never to automation");
         r.override_applied = true;
-        let a = evaluate(&pb, std::slice::from_ref(&r), &[90], 90, AS_OF, &[]);
+        let a = evaluate(&pb, std::slice::from_ref(&r), &none, &[90], 90, AS_OF, &[]);
         assert_eq!(a[0].suppressed_by, Some(Suppression::Override));
+    }
+
+    #[test]
+    fn a_detractor_is_a_save_play_while_health_declines_and_product_feedback_while_it_is_strong() {
+        let pb = books("control_share: 0\nrules:\n  - { name: detractor, trigger: { nps_detractor: {} }, severity: high, action: Call them }\n");
+        let nps = |v: f64| move |_: usize, f: &str| (f == "nps_latest").then_some(v);
+        let mut strong = row("a", Tier::Green, 92.0);
+        strong.delta_30d = Some(1.0);
+        let a = evaluate(&pb, std::slice::from_ref(&strong), &nps(4.0), &[90], 90, AS_OF, &[]);
+        assert_eq!((a[0].route, a[0].priority), ("product_feedback", 0.0), "{}", a[0].trigger);
+        assert!(a[0].trigger.contains("product feedback, not churn risk"));
+        let mut slipping = strong.clone();
+        slipping.delta_30d = Some(-4.0);
+        let a = evaluate(&pb, std::slice::from_ref(&slipping), &nps(4.0), &[90], 90, AS_OF, &[]);
+        assert_eq!(a[0].route, "csm", "a detractor whose health falls is a save play");
+        assert!(a[0].priority > 0.0);
+        let a = evaluate(&pb, std::slice::from_ref(&row("b", Tier::Yellow, 70.0)), &nps(8.0), &[90], 90, AS_OF, &[]);
+        assert!(a.is_empty(), "a passive is no detractor");
+        assert!(evaluate(&pb, std::slice::from_ref(&slipping), &none, &[90], 90, AS_OF, &[]).is_empty(), "no NPS, no trigger");
     }
 
     #[test]

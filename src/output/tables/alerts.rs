@@ -33,7 +33,7 @@ pub const TABLE: Table = Table {
         col(PLAYBOOK, Type::Text, false, "The playbook's name in the config."),
         col(TRIGGER, Type::Text, false, "What fired it, in words, with the account's values."),
         col(SEVERITY, Type::Text, false, "low, medium, high or critical, from the playbook."),
-        col(ROUTE, Type::Text, false, "Who acts: csm, manager, executive, owner or automated (never automated above `human_arr_above` or in a strategic segment)."),
+        col(ROUTE, Type::Text, false, "Who acts: csm, manager, executive, owner, automated (never above `human_arr_above` or in a strategic segment) or product_feedback (a healthy account's detractors)."),
         col(PRIORITY, Type::Float, false, "Revenue-weighted: ARR at risk for churn plays, ARR × p_expand for expansion."),
         col(MESSAGE, Type::Text, false, "The alert in the account's own terms: its reasons, values and renewal."),
         col(ACTION, Type::Text, false, "What to do, from the playbook."),
