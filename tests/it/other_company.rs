@@ -265,4 +265,18 @@ fn a_company_shaped_otherwise_trains_and_scores_every_live_account() {
     let t = read_parquet(&o.dir.join(format!("out/account_scores/as_of={EXPORT_DATE}/part-0.parquet")));
     let ids: BTreeSet<String> = t.iter().flat_map(|b| healthscore::columns::strings(b, "account_id").unwrap()).flatten().collect();
     assert_eq!(ids, o.live, "scores must exist for every live account, and only for them");
+
+    // the demo's playbooks on this company: what its export cannot feed never fires
+    let text = std::fs::read_to_string(repo().join("config/healthscore.yaml")).unwrap();
+    let yaml = std::fs::read_to_string(&o.config).unwrap() + &text[text.find("\nplaybooks:").unwrap()..];
+    std::fs::write(&o.config, yaml).unwrap();
+    let r = hs(&["score", "-c", cfg]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let a = read_parquet(&o.dir.join(format!("out/alerts/as_of={EXPORT_DATE}/part-0.parquet")));
+    let col = |name: &str| a.iter().flat_map(|b| healthscore::columns::strings(b, name).unwrap()).flatten().collect::<Vec<_>>();
+    let (playbooks, accounts, messages) = (col("playbook"), col("account_id"), col("message"));
+    assert!(!playbooks.is_empty(), "some playbook fires on this company too");
+    assert!(!playbooks.iter().any(|p| p == "nps-detractor" || p == "champion-left"), "it has no NPS and no contacts: {playbooks:?}");
+    assert!(accounts.iter().all(|a| o.live.contains(a)), "alerts only for live accounts");
+    assert!(messages.iter().all(|m| m.ends_with('.') && m.len() > 30), "{messages:?}");
 }
