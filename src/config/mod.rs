@@ -173,12 +173,38 @@ pub struct Config {
     pub tier_multiples: (f64, f64),
     pub risk_reasons: usize,
     pub positive_reasons: usize,
+    /// `scoring.care`: the thresholds of care segments and audiences.
+    pub care: Care,
     pub rule_weights: BTreeMap<String, f64>,
     pub max_score_age_days: i64,
     pub max_tier_change_share: f64,
     pub destinations: Vec<destination::Destination>,
     /// `playbooks:`; no rules, no alerts.
     pub playbooks: playbooks::Playbooks,
+}
+
+/// Thresholds of the care segments and audiences in `account_scores`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Care {
+    pub vip_arr_at_least: f64,
+    pub expansion_p_at_least: f64,
+    pub win_back_drop_points: f64,
+    pub seat_limit_utilization: f64,
+}
+
+impl Care {
+    fn resolve(r: &raw::RawCare) -> Result<Care> {
+        let c = Care {
+            vip_arr_at_least: r.vip_arr_at_least.unwrap_or(100_000.0),
+            expansion_p_at_least: r.expansion_p_at_least.unwrap_or(0.15),
+            win_back_drop_points: r.win_back_drop_points.unwrap_or(10.0),
+            seat_limit_utilization: r.seat_limit_utilization.unwrap_or(0.9),
+        };
+        if !(0.0..=1.0).contains(&c.expansion_p_at_least) || !(c.seat_limit_utilization > 0.0) || !(c.win_back_drop_points > 0.0) || !(c.vip_arr_at_least >= 0.0) {
+            return Err(Error::Config("`scoring.care`: expansion_p_at_least is a probability; seat_limit_utilization and win_back_drop_points are above 0; vip_arr_at_least is at least 0".into()));
+        }
+        Ok(c)
+    }
 }
 
 /// Rules signal groups a feature may belong to; `rules.weights` names them.
@@ -455,6 +481,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         tiers,
         tier_multiples,
         risk_reasons,
+        care: Care::resolve(&raw.scoring.care)?,
         positive_reasons,
         rule_weights,
         max_score_age_days,

@@ -149,6 +149,22 @@ pub struct RawScoring {
     pub tier_base_rate_multiples: Option<Vec<f64>>,
     pub risk_reasons: Option<usize>,
     pub positive_reasons: Option<usize>,
+    /// Care segments and campaign audiences (health × value).
+    #[serde(default)]
+    pub care: RawCare,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCare {
+    /// VIP: ARR at least this (default 100,000).
+    pub vip_arr_at_least: Option<f64>,
+    /// An expansion signal: p_expand at least this (default 0.15).
+    pub expansion_p_at_least: Option<f64>,
+    /// Win back: the health score fell at least this many points in 30 days (default 10).
+    pub win_back_drop_points: Option<f64>,
+    /// Near the seat limit: seat utilisation at least this (default 0.9).
+    pub seat_limit_utilization: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -348,7 +348,7 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
         format!("{} accounts scored at {as_of} with {}", s.rows.len(), s.model_version)
     })
     .await?;
-    crate::score::add_history(&job.out, &mut scored).await?;
+    crate::score::add_history(&job.out, &mut scored, &cfg.care).await?;
     let alerts = if cfg.playbooks.rules.is_empty() {
         None
     } else {

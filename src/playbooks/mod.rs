@@ -229,6 +229,8 @@ mod tests {
             override_author: None,
             hazards: vec![],
             previous_tier: None,
+            seat_utilization: None,
+            care: None,
         }
     }
 

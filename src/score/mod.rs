@@ -17,6 +17,7 @@
 //! Everything is computed at `as_of`, never at the wall clock, and rows are
 //! sorted by `account_id`, so a rerun gives the same bytes.
 
+pub mod care;
 pub mod reasons;
 
 use std::collections::{BTreeMap, HashMap};
@@ -239,6 +240,8 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
             override_author: o.map(|o| o.author.clone()),
             hazards: s.hazards.get(i).cloned().unwrap_or_default(),
             previous_tier: None,
+            seat_utilization: frame.col("seat_utilization").map(|j| frame.value(i, j)).filter(|v| v.is_finite()),
+            care: None,
             account_id: id,
         });
     }
@@ -281,8 +284,9 @@ pub fn pick_history(published: &[i32], as_of: i32) -> History {
     History { d7: pick(7), d30: pick(30), last: earlier.last().copied() }
 }
 
-/// Deltas and days in tier, from the published partitions before `as_of`.
-pub async fn add_history(out: &Output, scored: &mut Scored) -> Result<()> {
+/// Deltas and days in tier, from the published partitions before `as_of`,
+/// and the care columns (which read the 30-day delta).
+pub async fn add_history(out: &Output, scored: &mut Scored, care: &crate::config::Care) -> Result<()> {
     let t = &account_scores::TABLE;
     let as_of = day(scored.as_of);
     let published: Vec<i32> = out
@@ -305,6 +309,7 @@ pub async fn add_history(out: &Output, scored: &mut Scored) -> Result<()> {
         r.delta_7d = get(h.d7).map(|p| round1(r.health - p.health));
         r.delta_30d = get(h.d30).map(|p| round1(r.health - p.health));
         r.previous_tier = get(h.last).and_then(|p| p.tier);
+        r.care = Some(care::classify(r, r.seat_utilization, care));
         r.days_in_tier = Some(match (get(h.last), h.last) {
             (Some(p), Some(d)) if p.tier == Some(r.tier) => p.days_in_tier.unwrap_or(0) + (as_of - d) as i64,
             _ => 0,

@@ -33,6 +33,41 @@ pub const OVERRIDE_REASON: &str = "override_reason";
 pub const OVERRIDE_AUTHOR: &str = "override_author";
 pub const ARR: &str = "arr";
 pub const RENEWAL_DATE: &str = "renewal_date";
+pub const CARE_SEGMENT: &str = "care_segment";
+pub const VIP: &str = "vip";
+pub const WIN_BACK: &str = "win_back";
+pub const EXPANSION_INTENT: &str = "expansion_intent";
+
+/// What the care columns of one account say (`score::care::classify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CareColumns {
+    pub segment: CareSegment,
+    pub vip: bool,
+    /// Health fell by `win_back_drop_points` or more over 30 days.
+    pub win_back: bool,
+    /// Healthy, and near its seat limit or likely to expand.
+    pub expansion_intent: bool,
+}
+
+/// Health × value, for programmes rather than accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CareSegment {
+    VipRetention,
+    Emergency,
+    NurtureForExpansion,
+    LowTouch,
+}
+
+impl CareSegment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CareSegment::VipRetention => "vip_retention",
+            CareSegment::Emergency => "emergency",
+            CareSegment::NurtureForExpansion => "nurture_for_expansion",
+            CareSegment::LowTouch => "low_touch",
+        }
+    }
+}
 
 /// The churn probability column of horizon `h` days: `p_churn_90d`.
 pub fn p_churn(h: u32) -> String {
@@ -98,6 +133,10 @@ pub const TABLE: Table = Table {
         col(OVERRIDE_AUTHOR, Type::Text, true, "Who wrote the override, when one applies."),
         col(ARR, Type::Float, true, "The account's annual recurring revenue, from `accounts.arr`."),
         col(RENEWAL_DATE, Type::Date, true, "The account's next renewal date, from `accounts.renewal_date`."),
+        col(CARE_SEGMENT, Type::Text, false, "vip_retention (a VIP not green), emergency (red), nurture_for_expansion (green and expanding) or low_touch; thresholds in `scoring.care`."),
+        col(VIP, Type::Bool, false, "An audience: ARR at least `scoring.care.vip_arr_at_least`."),
+        col(WIN_BACK, Type::Bool, false, "An audience: health fell at least `scoring.care.win_back_drop_points` over 30 days."),
+        col(EXPANSION_INTENT, Type::Bool, false, "An audience: green, and near the seat limit or with p_expand at least `scoring.care.expansion_p_at_least`."),
     ],
 };
 
@@ -133,6 +172,10 @@ pub struct Row {
     pub hazards: Vec<f64>,
     /// The tier of the previous published run, when there is one (not stored).
     pub previous_tier: Option<Tier>,
+    /// Share of licensed seats in use, when the feature set has it (not stored).
+    pub seat_utilization: Option<f64>,
+    /// Set with the history (they read `score_delta_30d`).
+    pub care: Option<CareColumns>,
 }
 
 /// The rows of one run as a batch: `as_of` (days since 1970-01-01), the
@@ -168,6 +211,10 @@ pub fn batch(rows: &[Row], as_of: i32, horizons: &[u32], expansion: u32, model_v
             OVERRIDE_AUTHOR => texts(rows, |r| r.override_author.clone()),
             ARR => floats(rows, |r| Some(r.arr)),
             RENEWAL_DATE => dates(rows, |r| r.renewal_date),
+            CARE_SEGMENT => texts(rows, |r| r.care.map(|c| c.segment.as_str().to_string())),
+            VIP => bools(rows, |r| r.care.is_some_and(|c| c.vip)),
+            WIN_BACK => bools(rows, |r| r.care.is_some_and(|c| c.win_back)),
+            EXPANSION_INTENT => bools(rows, |r| r.care.is_some_and(|c| c.expansion_intent)),
             _ => return None,
         })
     })
@@ -200,7 +247,7 @@ pub fn read_earlier(batches: &[RecordBatch]) -> Result<std::collections::HashMap
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn row(id: &str) -> Row {
@@ -230,6 +277,8 @@ mod tests {
             override_author: Some("ana".into()),
             hazards: vec![],
             previous_tier: None,
+            seat_utilization: None,
+            care: Some(CareColumns { segment: CareSegment::LowTouch, vip: false, win_back: false, expansion_intent: false }),
         }
     }
 
