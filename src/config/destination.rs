@@ -67,14 +67,6 @@ impl Crm {
             Crm::Salesforce(_) => 200,
         }
     }
-
-    /// The object written to (`companies`, `Account`, …).
-    pub fn object(&self) -> &str {
-        match self {
-            Crm::HubSpot(h) => &h.object_type,
-            Crm::Salesforce(s) => &s.object,
-        }
-    }
 }
 
 /// One destination, resolved.

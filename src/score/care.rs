@@ -12,11 +12,11 @@ use crate::config::Care;
 use crate::domain::Tier;
 use crate::output::tables::account_scores::{CareColumns, CareSegment, Row};
 
-/// `seat_utilization`: the account's share of licensed seats in use, when known.
-pub fn classify(r: &Row, seat_utilization: Option<f64>, c: &Care) -> CareColumns {
+/// The care columns of a scored row (its 30-day delta already set).
+pub fn classify(r: &Row, c: &Care) -> CareColumns {
     let vip = r.arr.is_finite() && r.arr >= c.vip_arr_at_least;
     let green = r.tier == Tier::Green;
-    let expanding = green && (r.p_expand >= c.expansion_p_at_least || seat_utilization.is_some_and(|u| u >= c.seat_limit_utilization));
+    let expanding = green && (r.p_expand >= c.expansion_p_at_least || r.seat_utilization.is_some_and(|u| u >= c.seat_limit_utilization));
     let segment = match (vip, r.tier) {
         (true, Tier::Red | Tier::Yellow) => CareSegment::VipRetention,
         (false, Tier::Red) => CareSegment::Emergency,
@@ -46,17 +46,19 @@ mod tests {
     #[test]
     fn health_times_value_gives_the_segment() {
         let c = care();
-        assert_eq!(classify(&row(Tier::Yellow, 150_000.0), None, &c).segment, CareSegment::VipRetention);
-        assert_eq!(classify(&row(Tier::Red, 150_000.0), None, &c).segment, CareSegment::VipRetention);
-        assert_eq!(classify(&row(Tier::Red, 20_000.0), None, &c).segment, CareSegment::Emergency);
-        assert_eq!(classify(&row(Tier::Yellow, 20_000.0), None, &c).segment, CareSegment::LowTouch);
-        assert_eq!(classify(&row(Tier::Green, 20_000.0), None, &c).segment, CareSegment::LowTouch);
-        assert_eq!(classify(&row(Tier::Green, 20_000.0), Some(0.95), &c).segment, CareSegment::NurtureForExpansion, "near the seat limit");
+        assert_eq!(classify(&row(Tier::Yellow, 150_000.0), &c).segment, CareSegment::VipRetention);
+        assert_eq!(classify(&row(Tier::Red, 150_000.0), &c).segment, CareSegment::VipRetention);
+        assert_eq!(classify(&row(Tier::Red, 20_000.0), &c).segment, CareSegment::Emergency);
+        assert_eq!(classify(&row(Tier::Yellow, 20_000.0), &c).segment, CareSegment::LowTouch);
+        assert_eq!(classify(&row(Tier::Green, 20_000.0), &c).segment, CareSegment::LowTouch);
+        let mut near = row(Tier::Green, 20_000.0);
+        near.seat_utilization = Some(0.95);
+        assert_eq!(classify(&near, &c).segment, CareSegment::NurtureForExpansion, "near the seat limit");
         let mut r = row(Tier::Green, 150_000.0);
         r.p_expand = 0.2;
-        let x = classify(&r, None, &c);
+        let x = classify(&r, &c);
         assert_eq!((x.segment, x.vip, x.expansion_intent), (CareSegment::NurtureForExpansion, true, true));
-        assert!(!classify(&row(Tier::Green, f64::NAN), None, &c).vip, "an unknown ARR is no VIP");
+        assert!(!classify(&row(Tier::Green, f64::NAN), &c).vip, "an unknown ARR is no VIP");
     }
 
     #[test]
@@ -64,10 +66,11 @@ mod tests {
         let c = care();
         let mut r = row(Tier::Yellow, 20_000.0);
         r.delta_30d = Some(-12.0);
-        assert!(classify(&r, None, &c).win_back);
+        assert!(classify(&r, &c).win_back);
         r.delta_30d = Some(-5.0);
-        assert!(!classify(&r, None, &c).win_back);
+        assert!(!classify(&r, &c).win_back);
         r.p_expand = 0.5;
-        assert!(!classify(&r, Some(1.0), &c).expansion_intent, "only healthy accounts are expansion audiences");
+        r.seat_utilization = Some(1.0);
+        assert!(!classify(&r, &c).expansion_intent, "only healthy accounts are expansion audiences");
     }
 }

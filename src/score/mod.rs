@@ -203,6 +203,7 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
         100.0 * (below as f64 + equal as f64 / 2.0) / v.len() as f64
     };
 
+    let seats = frame.col("seat_utilization");
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let id = frame.account_id[i].clone();
@@ -240,7 +241,7 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
             override_author: o.map(|o| o.author.clone()),
             hazards: s.hazards.get(i).cloned().unwrap_or_default(),
             previous_tier: None,
-            seat_utilization: frame.col("seat_utilization").map(|j| frame.value(i, j)).filter(|v| v.is_finite()),
+            seat_utilization: seats.map(|j| frame.value(i, j)).filter(|v| v.is_finite()),
             care: None,
             account_id: id,
         });
@@ -309,7 +310,7 @@ pub async fn add_history(out: &Output, scored: &mut Scored, care: &crate::config
         r.delta_7d = get(h.d7).map(|p| round1(r.health - p.health));
         r.delta_30d = get(h.d30).map(|p| round1(r.health - p.health));
         r.previous_tier = get(h.last).and_then(|p| p.tier);
-        r.care = Some(care::classify(r, r.seat_utilization, care));
+        r.care = Some(care::classify(r, care));
         r.days_in_tier = Some(match (get(h.last), h.last) {
             (Some(p), Some(d)) if p.tier == Some(r.tier) => p.days_in_tier.unwrap_or(0) + (as_of - d) as i64,
             _ => 0,

@@ -184,12 +184,6 @@ pub struct Built {
 /// The settings every destination shares, resolved with the config.
 pub type Settings = crate::config::destination::Destination;
 
-impl Built {
-    pub fn identity(&self) -> String {
-        self.settings.identity.clone()
-    }
-}
-
 /// The one place a CRM kind becomes its implementation.
 pub fn build(d: &Settings) -> Built {
     let dest: Arc<dyn Destination> = match &d.crm {
@@ -719,7 +713,7 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
         shared.reject(r, "DUPLICATE_KEY".into(), format!("`{}` {} is also the key of account {first}; only the first is sent", s.key_column, r.key), None);
     }
     let n_send = send.len();
-    let mut st = shared.store.load(&b.identity()).await?;
+    let mut st = shared.store.load(&b.settings.identity).await?;
     let mut quarantined = Vec::new();
     for r in &src.records {
         let values = r.texts();
@@ -921,7 +915,7 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
         if opts.full_resync && !opts.dry_run {
             store.reset().await?;
         }
-        let st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load(&b.identity()).await? };
+        let st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load(&b.settings.identity).await? };
         let empty = state::State::default();
         let tier_property = b.settings.fields.iter().find(|(c, _)| c == account_scores::TIER).map(|(_, p)| p.clone());
         let (plan, send) = plan(&b.settings.name, &src, if opts.full_resync { &empty } else { &st }, tier_property.as_deref(), b.settings.quarantine_after);

@@ -84,6 +84,7 @@ pub struct Row {
     pub trigger: String,
     pub severity: &'static str,
     pub route: &'static str,
+    /// Finite (0 when ARR or the probability is unknown): the column is not nullable.
     pub priority: f64,
     pub message: String,
     pub action: String,
@@ -109,7 +110,7 @@ pub fn batch(rows: &[Row], as_of: i32) -> Result<RecordBatch> {
             TRIGGER => texts(rows, |r| Some(r.trigger.clone())),
             SEVERITY => texts(rows, |r| Some(r.severity.to_string())),
             ROUTE => texts(rows, |r| Some(r.route.to_string())),
-            PRIORITY => floats(rows, |r| Some(r.priority).filter(|v| v.is_finite()).or(Some(0.0))),
+            PRIORITY => floats(rows, |r| Some(r.priority)),
             MESSAGE => texts(rows, |r| Some(r.message.clone())),
             ACTION => texts(rows, |r| Some(r.action.clone())),
             ARR => floats(rows, |r| Some(r.arr)),
