@@ -71,6 +71,10 @@ impl Route {
             Route::ProductFeedback => "product_feedback",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Route> {
+        [Route::Csm, Route::Manager, Route::Executive, Route::Owner, Route::Automated, Route::ProductFeedback].into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]

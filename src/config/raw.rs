@@ -202,10 +202,33 @@ pub struct RawDestination {
     /// `2026-03` (path `/crm/objects/2026-03/…`). Salesforce: `v61.0`.
     pub api_version: Option<String>,
     pub object_type: Option<String>,
+    /// How records are matched; alert deliveries match by the alert id.
     #[serde(rename = "match")]
-    pub match_: RawMatch,
-    /// Result column → CRM property.
+    pub match_: Option<RawMatch>,
+    /// Result column → CRM property (scores only: an alert's fields are the
+    /// destination's task or message).
+    #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// What is delivered: `scores` (default: `account_scores` to CRM fields)
+    /// or `alerts` (the playbooks' alerts as HubSpot tasks, Salesforce Tasks
+    /// or webhook messages; control-group and suppressed alerts never).
+    pub deliver: Option<String>,
+    /// Alerts: only these routes (csm, manager, executive, owner, automated,
+    /// product_feedback). Default: every route.
+    pub routes: Option<Vec<String>>,
+    /// Alerts: the unique task property (HubSpot) or external id field
+    /// (Salesforce) holding the alert id, which makes a resend update the
+    /// same task. Default `healthscore_alert_id` / `Healthscore_Alert_Id__c`.
+    pub alert_id_property: Option<String>,
+    /// Alerts: a task is due this many days after `as_of`. Default 3.
+    pub due_in_days: Option<u32>,
+    /// Webhook: the environment variable holding the URL (a Slack incoming
+    /// webhook's URL is its credential).
+    pub url_env: Option<String>,
+    /// Webhook: `slack` (`{"text": …}`, default) or `json` (the alerts' fields).
+    pub format: Option<String>,
+    /// Webhook: one message per owner listing their alerts, instead of one per alert.
+    pub digest: Option<bool>,
     pub batch_size: Option<usize>,
     pub rate_limit: Option<RawRateLimit>,
     pub concurrency: Option<usize>,

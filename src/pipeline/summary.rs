@@ -384,11 +384,14 @@ pub fn sync_text(reports: &[crate::sync::Report]) -> String {
             "sync {}: {} — {} records: {} unchanged, {} sent, {} acknowledged, {} rejected, {} not delivered; {} requests, {} retried",
             r.destination, r.status, c.records, c.unchanged, c.sent, c.acknowledged, c.rejected, c.not_delivered, c.requests, c.retried
         );
+        if c.in_doubt > 0 {
+            out!(o, "  {} alerts in doubt: their request got no answer, so they may have been posted; not resent (code IN_DOUBT in `sync_rejections`)", c.in_doubt);
+        }
         if !r.merged.is_empty() {
             let pairs: Vec<String> = r.merged.iter().take(5).map(|(a, b)| format!("{a} → {b}")).collect();
             out!(o, "  {} records were merged in the CRM: the write landed on the surviving record ({}); update the key upstream", r.merged.len(), pairs.join(", "));
         }
-        for x in r.rejections.iter().take(5) {
+        for x in r.rejections.iter().filter(|x| x.code != "IN_DOUBT").take(5) {
             out!(o, "  rejected {} ({}): {} {}", x.key, x.account_id, x.code, x.message);
         }
     }

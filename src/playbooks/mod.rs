@@ -156,6 +156,9 @@ pub fn evaluate(
             out.push(alerts::Row {
                 alert_id: format!("{:016x}", fnv(&format!("{}|{}|{}", r.account_id, p.name, date(as_of)))),
                 account_id: r.account_id.clone(),
+                crm_id: r.crm_id.clone(),
+                account_name: r.name.clone(),
+                owner: r.owner.clone(),
                 playbook: p.name.clone(),
                 message: message(p, r, &trigger),
                 trigger,
@@ -229,6 +232,7 @@ mod tests {
             override_author: None,
             hazards: vec![],
             previous_tier: None,
+            owner: None,
             seat_utilization: None,
             care: None,
         }

@@ -148,16 +148,18 @@ async fn overrides(engine: &Engine, as_of: NaiveDate) -> Result<HashMap<String, 
 struct AccountInfo {
     crm_id: Option<String>,
     name: Option<String>,
+    owner: Option<String>,
     arr: f64,
     renewal: Option<i32>,
 }
 
 async fn account_info(engine: &Engine) -> Result<HashMap<String, AccountInfo>> {
     let mut out = HashMap::new();
-    for b in engine.query("SELECT account_id, crm_id, name, arr, CAST(renewal_date AS INT) AS renewal FROM accounts").await? {
+    for b in engine.query("SELECT account_id, crm_id, name, owner_email, arr, CAST(renewal_date AS INT) AS renewal FROM accounts").await? {
         let ids = columns::strings(&b, "account_id")?;
         let crm = columns::strings(&b, "crm_id")?;
         let names = columns::strings(&b, "name")?;
+        let owners = columns::strings(&b, "owner_email")?;
         let arr = columns::floats(&b, "arr")?;
         let ren = columns::floats(&b, "renewal")?;
         for i in 0..b.num_rows() {
@@ -166,6 +168,7 @@ async fn account_info(engine: &Engine) -> Result<HashMap<String, AccountInfo>> {
                 AccountInfo {
                     crm_id: crm[i].clone(),
                     name: names[i].clone(),
+                    owner: owners[i].clone(),
                     arr: arr[i],
                     renewal: (!ren[i].is_nan()).then_some(ren[i] as i32),
                 },
@@ -219,6 +222,7 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
         rows.push(account_scores::Row {
             crm_id: a.and_then(|a| a.crm_id.clone()),
             name: a.and_then(|a| a.name.clone()),
+            owner: a.and_then(|a| a.owner.clone()),
             arr: a.map(|a| a.arr).unwrap_or(f64::NAN),
             renewal_date: a.and_then(|a| a.renewal),
             segment_percentile: round1(percentile(&seg, s.health[i])),

@@ -116,6 +116,10 @@ pub enum Auth {
     /// OAuth 2.0 client credentials, refreshed when the server says the
     /// session expired.
     ClientCredentials { token_url: String, id_env: String, secret_env: String, cached: Mutex<Option<(Secret, Option<String>)>> },
+    /// No token; the URL is the credential, read from an environment variable (a webhook).
+    UrlFromEnv { env: String },
+    /// No credential at all.
+    None,
 }
 
 impl Auth {
@@ -127,6 +131,8 @@ impl Auth {
     pub async fn token(&self, client: &reqwest::Client, refresh: bool) -> Result<(Secret, Option<String>)> {
         match self {
             Auth::Token { env } => Ok((Self::env(env)?, None)),
+            Auth::UrlFromEnv { env } => Ok((Secret::new("NO_TOKEN", String::new()), Some(Self::env(env)?.expose().to_string()))),
+            Auth::None => Ok((Secret::new("NO_TOKEN", String::new()), None)),
             Auth::ClientCredentials { cached, .. } => {
                 let mut c = cached.lock().await;
                 if refresh {
@@ -147,7 +153,7 @@ impl Auth {
     /// again would expire that one in turn).
     pub async fn refresh(&self, client: &reqwest::Client, failed: &Secret) -> Result<()> {
         match self {
-            Auth::Token { .. } => Ok(()),
+            Auth::Token { .. } | Auth::UrlFromEnv { .. } | Auth::None => Ok(()),
             Auth::ClientCredentials { cached, .. } => {
                 let mut c = cached.lock().await;
                 if c.as_ref().is_some_and(|(t, _)| t.expose() != failed.expose()) {
@@ -163,6 +169,7 @@ impl Auth {
     async fn fetch(&self, client: &reqwest::Client) -> Result<(Secret, Option<String>)> {
         match self {
             Auth::Token { env } => Ok((Self::env(env)?, None)),
+            Auth::UrlFromEnv { .. } | Auth::None => unreachable!("only client credentials are exchanged for a token"),
             Auth::ClientCredentials { token_url, id_env, secret_env, .. } => {
                 let id = Self::env(id_env)?;
                 let secret = Self::env(secret_env)?;

@@ -29,6 +29,7 @@ pub mod hubspot;
 pub mod http;
 pub mod salesforce;
 pub mod state;
+pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -44,7 +45,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::config::destination::{AuthConfig, Crm};
 use crate::error::{Error, Result};
-use crate::output::tables::{account_scores, sync_log, sync_rejections};
+use crate::output::tables::{account_scores, alerts, sync_log, sync_rejections};
 use crate::output::Output;
 use http::{Auth, RateLimit};
 use state::Values;
@@ -83,6 +84,9 @@ pub struct Record {
     pub key: String,
     /// CRM property → value.
     pub values: BTreeMap<String, Value>,
+    /// The CRM record this one is attached to once written (an alert's
+    /// account: a HubSpot task's company).
+    pub link: Option<String>,
 }
 
 impl Record {
@@ -122,6 +126,9 @@ pub enum Outcome {
     Reauth,
     /// The run cannot go on (a bad token, a missing scope, an unknown object).
     Fatal(String),
+    /// No answer from a destination that is not idempotent (a timeout, a
+    /// dropped connection): it may have acted, so the records are not resent.
+    Unanswered(String),
     /// The request itself is wrong, whatever records it carries (a property
     /// that does not exist, a non-unique id property, a bad field name):
     /// splitting it would only multiply refusals. Stop, exit 2.
@@ -158,8 +165,28 @@ pub trait Destination: Send + Sync + 'static {
     /// an empty batch) for any other call, where only `Transient` and
     /// `Reauth` are acted on — the one definition of what is retried.
     fn classify(&self, status: u16, retry_after: Option<Duration>, body: &str, batch: &[Record]) -> Outcome;
-    /// A read-only request that behaves like real traffic.
-    fn healthcheck(&self, base: &str) -> Request;
+    /// A read-only request that behaves like real traffic (None: the
+    /// destination has none, like a webhook).
+    fn healthcheck(&self, base: &str) -> Option<Request>;
+    /// Whether sending a record twice leaves one copy (an update, an upsert
+    /// by a unique id). A destination that is not (a webhook posting a
+    /// message) has every batch journalled before it is sent, and a batch
+    /// that got no answer is never sent again: it is reported in doubt.
+    fn idempotent(&self) -> bool {
+        true
+    }
+    /// A request to make after `batch` was answered with `body` (HubSpot:
+    /// associating the tasks written with their companies); its records
+    /// count as written only once this one succeeds too.
+    fn follow_up(&self, _base: &str, _batch: &[Record], _body: &str) -> Option<Request> {
+        None
+    }
+    /// An alert as this destination writes it: CRM field → value.
+    fn alert(&self, a: &alerts::Delivery, due: i32) -> BTreeMap<String, Value>;
+    /// How records are grouped into requests.
+    fn batches(&self, send: Vec<Record>, size: usize) -> Vec<Vec<Record>> {
+        send.chunks(size).map(|c| c.to_vec()).collect()
+    }
     /// `sync --setup`: creates or checks the CRM fields `fields` maps
     /// (column → field); one line per field.
     fn setup<'a>(&'a self, shared: &'a Shared, fields: &'a [(String, String)]) -> BoxFuture<'a, Result<Vec<String>>>;
@@ -189,9 +216,12 @@ pub fn build(d: &Settings) -> Built {
     let dest: Arc<dyn Destination> = match &d.crm {
         Crm::HubSpot(h) => Arc::new(h.clone()),
         Crm::Salesforce(s) => Arc::new(s.clone()),
+        Crm::Webhook(w) => Arc::new(w.clone()),
     };
     let auth = match &d.auth {
         AuthConfig::Token { env } => Auth::Token { env: env.clone() },
+        AuthConfig::UrlFromEnv { env } => Auth::UrlFromEnv { env: env.clone() },
+        AuthConfig::None => Auth::None,
         AuthConfig::ClientCredentials { token_url, id_env, secret_env } => {
             Auth::ClientCredentials { token_url: token_url.clone(), id_env: id_env.clone(), secret_env: secret_env.clone(), cached: Default::default() }
         }
@@ -244,7 +274,7 @@ pub fn records(batches: &[RecordBatch], s: &Settings, as_of: chrono::NaiveDate) 
                 continue;
             }
             let values = s.fields.iter().map(|(c, p)| (p.clone(), cell(b, c, i))).collect();
-            let r = Record { account_id: account_id.clone(), key: key.clone(), values };
+            let r = Record { account_id: account_id.clone(), key: key.clone(), values, link: None };
             match seen.get(&key) {
                 Some(first) => out.duplicate_keys.push((r, first.clone())),
                 None => {
@@ -255,6 +285,29 @@ pub fn records(batches: &[RecordBatch], s: &Settings, as_of: chrono::NaiveDate) 
         }
     }
     out
+}
+
+/// The alerts of a partition that `b` delivers, as records keyed by alert
+/// id; CRM tasks need the account's record (`crm_id`): alerts without one
+/// are skipped like scores without a key.
+pub fn alert_records(deliveries: &[alerts::Delivery], b: &Built, as_of: chrono::NaiveDate) -> Source {
+    let mut out = Source { as_of, records: vec![], skipped_no_key: 0, duplicate_keys: vec![] };
+    let Some(a) = b.settings.alerts() else { return out };
+    let needs_record = !matches!(b.settings.crm, Crm::Webhook(_));
+    for d in deliveries.iter().filter(|d| a.routes.is_empty() || a.routes.contains(&d.route)) {
+        if needs_record && d.crm_id.is_none() {
+            out.skipped_no_key += 1;
+            continue;
+        }
+        let values = b.dest.alert(d, d.as_of + a.due_in_days as i32);
+        out.records.push(Record { account_id: d.account_id.clone(), key: d.alert_id.clone(), values, link: d.crm_id.clone() });
+    }
+    out
+}
+
+/// A task's or message's title: the playbook and the account.
+pub fn subject(a: &alerts::Delivery) -> String {
+    format!("{}: {}", a.playbook.replace('_', " "), a.account_name.as_deref().unwrap_or(&a.account_id))
 }
 
 // ---- the plan ----------------------------------------------------------------
@@ -277,7 +330,9 @@ pub struct Plan {
     pub sample: Vec<(String, String, String, String)>,
 }
 
-pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Option<&str>, quarantine_after: u32) -> (Plan, Vec<Record>) {
+/// What to send: what is new or changed. With `once` (alerts), what was
+/// sent before is never sent again, whatever changed in it since.
+pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Option<&str>, quarantine_after: u32, once: bool) -> (Plan, Vec<Record>) {
     let mut p = Plan {
         destination: name.to_string(),
         as_of: src.as_of.to_string(),
@@ -298,7 +353,7 @@ pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Optio
                 p.new += 1;
                 send.push(r.clone());
             }
-            Some(old) if *old == new => p.unchanged += 1,
+            Some(old) if *old == new || once => p.unchanged += 1,
             Some(old) => {
                 p.changed += 1;
                 if let Some(t) = tier_property {
@@ -375,6 +430,21 @@ pub struct Shared {
     pub(crate) acked_keys: std::sync::Mutex<Vec<String>>,
     /// (key sent, id the CRM wrote to) for records it had merged.
     pub(crate) merged: std::sync::Mutex<Vec<(String, String)>>,
+    /// Records in doubt: sent, never answered for (reported, not resent).
+    pub(crate) doubts: std::sync::Mutex<Vec<Rejection>>,
+}
+
+/// The report of a record in doubt.
+fn doubt(r: &Record, why: &str) -> Rejection {
+    Rejection {
+        account_id: r.account_id.clone(),
+        key: r.key.clone(),
+        code: "IN_DOUBT".into(),
+        field: None,
+        message: format!("{why}: the endpoint may have it, and sending it again could post it twice, so it is not resent — check the channel"),
+        quarantined: false,
+        values: r.texts(),
+    }
 }
 
 /// A request body.
@@ -424,6 +494,7 @@ impl Shared {
             undelivered: AtomicUsize::new(0),
             acked_keys: Default::default(),
             merged: Default::default(),
+            doubts: Default::default(),
         }))
     }
 
@@ -498,6 +569,7 @@ impl Shared {
             };
             let outcome = match &reply {
                 Reply::Http { status, retry_after, body } => self.built.dest.classify(*status, *retry_after, body, batch),
+                Reply::Failed(why) if !self.built.dest.idempotent() && !batch.is_empty() => Outcome::Unanswered(why.clone()),
                 Reply::Failed(why) => Outcome::Transient { retry_after: None, why: why.clone() },
             };
             match outcome {
@@ -532,16 +604,51 @@ impl Shared {
         }
     }
 
-    /// Sends one batch with the shared rate limit and retry policy.
-    async fn exchange(&self, batch: &[Record]) -> Outcome {
+    /// Sends one batch with the shared rate limit and retry policy; the
+    /// outcome and the answer's body.
+    async fn exchange(&self, batch: &[Record]) -> (Outcome, String) {
         let build = |base: &str| {
             let r = self.built.dest.request(base, batch);
             (r.method, r.url, r.body.map(Body::Json))
         };
         match self.exchange_with(build, batch, true).await {
-            Exchanged::Answered { outcome, .. } => outcome,
-            Exchanged::Stopped => Outcome::Transient { retry_after: None, why: "stopped".into() },
-            Exchanged::Fatal(m) => Outcome::Fatal(m),
+            Exchanged::Answered { outcome, reply: Reply::Http { body, .. } } => (outcome, body),
+            Exchanged::Answered { outcome, .. } => (outcome, String::new()),
+            Exchanged::Stopped => (Outcome::Transient { retry_after: None, why: "stopped".into() }, String::new()),
+            Exchanged::Fatal(m) => (Outcome::Fatal(m), String::new()),
+        }
+    }
+
+    /// The destination's follow-up to a written batch, if it has one:
+    /// whether it succeeded (the records count as written only then).
+    async fn follow_up(&self, written: &[Record], body: &str) -> bool {
+        if written.is_empty() || self.built.dest.follow_up("", written, body).is_none() {
+            return true;
+        }
+        let build = |base: &str| {
+            let r = self.built.dest.follow_up(base, written, body).expect("checked above");
+            (r.method, r.url, r.body.map(Body::Json))
+        };
+        match self.exchange_with(build, &[], true).await {
+            Exchanged::Answered { outcome: Outcome::PerRecord(_), .. } => true,
+            Exchanged::Answered { outcome, .. } => {
+                tracing::warn!(destination = self.built.settings.name, "{} records written but not linked ({outcome:?}): sent again next run", written.len());
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Records sent to a destination that is not idempotent and never
+    /// answered for: kept as sent (never resent) and reported.
+    async fn in_doubt(&self, records: &[Record], why: &str) {
+        let sent: BTreeMap<String, Values> = records.iter().map(|r| (r.key.clone(), r.texts())).collect();
+        if let Err(e) = self.store.ack(&sent).await {
+            self.halt_fatal(format!("cannot record what was sent: {e}"));
+        }
+        let mut d = self.doubts.lock().unwrap();
+        for r in records {
+            d.push(doubt(r, &format!("the request got no answer ({why})")));
         }
     }
 
@@ -561,7 +668,30 @@ impl Shared {
                 self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
                 continue;
             }
-            match self.exchange(&b).await {
+            let journal = if self.built.dest.idempotent() {
+                None
+            } else {
+                match self.store.pending(&b.iter().map(|r| (r.key.clone(), r.texts())).collect()).await {
+                    Ok(j) => Some(j),
+                    Err(e) => {
+                        self.undelivered.fetch_add(b.len(), Ordering::SeqCst);
+                        self.halt_fatal(format!("cannot journal a batch before sending it: {e}"));
+                        continue;
+                    }
+                }
+            };
+            let (outcome, body) = self.exchange(&b).await;
+            if let Outcome::Unanswered(why) = &outcome {
+                self.in_doubt(&b, why).await;
+            }
+            if let Some(j) = &journal {
+                // the answer is recorded below (acks, or rejections that resend nothing twice)
+                if let Err(e) = self.store.settle(j).await {
+                    tracing::warn!(destination = self.built.settings.name, "could not clear a sync journal entry ({e}): its records will be reported in doubt");
+                }
+            }
+            match outcome {
+                Outcome::Unanswered(_) => {}
                 Outcome::PerRecord(results) => {
                     let uniform = b.len() > 1
                         && results.iter().all(|r| matches!(r, RecordResult::Rejected { .. }))
@@ -613,6 +743,11 @@ impl Shared {
                         }
                     } else if !acked.is_empty() {
                         self.uniform_rejections.store(0, Ordering::SeqCst);
+                    }
+                    let written: Vec<Record> = b.iter().filter(|r| acked.contains_key(&r.key)).cloned().collect();
+                    if !self.follow_up(&written, &body).await {
+                        self.undelivered.fetch_add(acked.len(), Ordering::SeqCst);
+                        acked.clear();
                     }
                     let n = acked.len();
                     match self.store.ack(&acked).await {
@@ -704,8 +839,9 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client> {
         .map_err(|e| Error::other("building the HTTP client", e))
 }
 
-/// Syncs `send` (the changed records) to one destination.
-pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Record>, unchanged: usize) -> Result<Report> {
+/// Syncs `send` (the changed records) to one destination; `earlier_doubts`
+/// are the records an interrupted run left in doubt (found when the state loaded).
+pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Record>, unchanged: usize, earlier_doubts: &BTreeMap<String, Values>) -> Result<Report> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let s = &b.settings;
     let shared = Shared::new(b, out)?;
@@ -714,6 +850,13 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
     }
     let n_send = send.len();
     let mut st = shared.store.load(&b.settings.identity).await?;
+    let accounts: HashMap<&str, &str> = src.records.iter().map(|r| (r.key.as_str(), r.account_id.as_str())).collect();
+    for (key, values) in earlier_doubts.iter().chain(st.in_doubt.iter()) {
+        let r = Record { account_id: accounts.get(key.as_str()).unwrap_or(&"").to_string(), key: key.clone(), values: BTreeMap::new(), link: None };
+        let mut d = doubt(&r, "an earlier run stopped while its request was in flight");
+        d.values = values.clone();
+        shared.doubts.lock().unwrap().push(d);
+    }
     let mut quarantined = Vec::new();
     for r in &src.records {
         let values = r.texts();
@@ -746,16 +889,18 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
             }
         }
     } else {
-        let batches: Vec<Vec<Record>> = send.chunks(s.batch_size).map(|c| c.to_vec()).collect();
+        let batches = b.dest.batches(send, s.batch_size);
         shared.refusal_budget.store((batches.len() / 20).max(25), Ordering::SeqCst);
         futures::stream::iter(batches.into_iter().map(|batch| shared.clone().send(batch)))
             .buffer_unordered(s.concurrency)
             .collect::<Vec<()>>()
             .await;
     }
-    // the state keeps only accounts still scored
+    // the state keeps only accounts still scored (every alert ever sent stays: never twice)
     let live: std::collections::HashSet<&str> = src.records.iter().map(|r| r.key.as_str()).collect();
-    st.records.retain(|k, _| live.contains(k.as_str()));
+    if b.settings.alerts().is_none() {
+        st.records.retain(|k, _| live.contains(k.as_str()));
+    }
     st.failures.retain(|k, _| live.contains(k.as_str()));
     let mut rejections = std::mem::take(&mut *shared.rejections.lock().unwrap());
     let failed: Vec<(String, String, String, Values)> = rejections.iter().map(|r| (r.key.clone(), r.code.clone(), r.message.clone(), r.values.clone())).collect();
@@ -763,6 +908,9 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
     shared.store.finish(&mut st).await?;
     let n_quarantined = quarantined.len();
     rejections.extend(quarantined);
+    let doubts = std::mem::take(&mut *shared.doubts.lock().unwrap());
+    let n_doubts = doubts.len();
+    rejections.extend(doubts);
     let daily = shared.daily.lock().unwrap().clone();
     let fatal = shared.fatal.lock().unwrap().clone();
     let misconfigured = shared.misconfigured.lock().unwrap().clone();
@@ -771,13 +919,14 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
         unchanged,
         sent: n_send,
         acknowledged: shared.acked.load(Ordering::SeqCst),
-        rejected: rejections.len() - n_quarantined,
+        rejected: rejections.len() - n_quarantined - n_doubts,
         retried: shared.retried.load(Ordering::SeqCst),
         requests: shared.requests.load(Ordering::SeqCst),
         not_delivered: shared.undelivered.load(Ordering::SeqCst),
         skipped_no_key: src.skipped_no_key,
         quarantined: n_quarantined,
         merged: shared.merged.lock().unwrap().len(),
+        in_doubt: n_doubts,
     };
     let status = if misconfigured.is_some() {
         "misconfigured"
@@ -789,6 +938,8 @@ pub async fn deliver(b: &Arc<Built>, out: &Output, src: &Source, send: Vec<Recor
         "incomplete"
     } else if counts.rejected > 0 {
         "rejections"
+    } else if counts.in_doubt > 0 {
+        "alerts_in_doubt"
     } else {
         "ok"
     };
@@ -811,7 +962,7 @@ pub async fn healthcheck(b: &Built) -> Result<()> {
     let c = client(b.settings.timeout)?;
     let (token, instance) = b.auth.token(&c, false).await?;
     let base = instance.unwrap_or_else(|| b.settings.base_url.clone());
-    let req = b.dest.healthcheck(&base);
+    let Some(req) = b.dest.healthcheck(&base) else { return Ok(()) };
     let resp = c
         .request(req.method, &req.url)
         .bearer_auth(token.expose())
@@ -835,6 +986,8 @@ fn auth_env(a: &Auth) -> String {
     match a {
         Auth::Token { env } => env.clone(),
         Auth::ClientCredentials { id_env, secret_env, .. } => format!("{id_env}` / `{secret_env}"),
+        Auth::UrlFromEnv { env } => env.clone(),
+        Auth::None => String::new(),
     }
 }
 
@@ -868,6 +1021,15 @@ pub async fn latest_scores(out: &Output, as_of: Option<chrono::NaiveDate>) -> Re
     Ok((date, batches))
 }
 
+/// The alerts to send of the `alerts` partition of `as_of` (none without one).
+pub async fn latest_alerts(out: &Output, as_of: chrono::NaiveDate) -> Result<Vec<alerts::Delivery>> {
+    let t = &alerts::TABLE;
+    match out.read_partition(t.name, &t.partition(as_of)).await? {
+        Some(batches) => alerts::read_deliveries(&batches),
+        None => Ok(vec![]),
+    }
+}
+
 /// Syncs every configured destination (or one). The caller holds the lock.
 pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, opts: &Options) -> Result<Done> {
     if cfg.destinations.is_empty() {
@@ -888,7 +1050,7 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
             continue;
         }
         // the partition may predate a change of horizons: never send a missing column as nulls
-        if let Some(c) = d.fields.iter().map(|(c, _)| c).chain(std::iter::once(&d.key_column)).find(|c| !columns.contains(c)) {
+        if let Some(c) = d.fields.iter().map(|(c, _)| c).find(|c| !columns.contains(c)) {
             return Err(Error::Usage(format!(
                 "destination `{}`: the `account_scores` partition of {as_of} has no column `{c}` (it was written with other settings); rerun `healthscore score`",
                 d.name
@@ -907,18 +1069,23 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
         }
         return Ok(Done::Setup(reports));
     }
+    let deliveries = if built.iter().any(|b| b.settings.alerts().is_some()) { latest_alerts(out, as_of).await? } else { vec![] };
     let mut plans = Vec::new();
     let mut work = Vec::new();
     for b in &built {
-        let src = records(&batches, &b.settings, as_of);
+        let src = if b.settings.alerts().is_some() { alert_records(&deliveries, b, as_of) } else { records(&batches, &b.settings, as_of) };
         let store = state::Store::new(out.root.child(&format!("_sync/{}/", b.settings.name)), &out.run_id);
-        if opts.full_resync && !opts.dry_run {
+        if opts.full_resync && !opts.dry_run && b.settings.alerts().is_none() {
             store.reset().await?;
         }
-        let st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load(&b.settings.identity).await? };
+        let mut st = if opts.dry_run { peek_state(out, &b.settings.name).await? } else { store.load(&b.settings.identity).await? };
+        let doubts = std::mem::take(&mut st.in_doubt);
         let empty = state::State::default();
         let tier_property = b.settings.fields.iter().find(|(c, _)| c == account_scores::TIER).map(|(_, p)| p.clone());
-        let (plan, send) = plan(&b.settings.name, &src, if opts.full_resync { &empty } else { &st }, tier_property.as_deref(), b.settings.quarantine_after);
+        let once = b.settings.alerts().is_some();
+        // a full resync never resends an alert: that would post it twice
+        let full = opts.full_resync && !once;
+        let (plan, send) = plan(&b.settings.name, &src, if full { &empty } else { &st }, tier_property.as_deref(), b.settings.quarantine_after, once);
         let known = src.records.iter().filter(|r| st.records.contains_key(&r.key)).count();
         if !opts.force && !opts.dry_run && known > 0 {
             let share = plan.tier_changes as f64 / known as f64;
@@ -934,16 +1101,16 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
             }
         }
         plans.push(plan.clone());
-        work.push((b.clone(), src, send, plan.unchanged));
+        work.push((b.clone(), src, send, plan.unchanged, doubts));
     }
     if opts.dry_run {
         return Ok(Done::Plans(plans));
     }
     let mut reports = Vec::new();
-    for (b, src, send, unchanged) in work {
+    for (b, src, send, unchanged, doubts) in work {
         healthcheck(&b).await?;
         let stage = crate::log::Stage::start("sync");
-        let r = deliver(&b, out, &src, send, unchanged).await?;
+        let r = deliver(&b, out, &src, send, unchanged, &doubts).await?;
         stage.done(&format!(
             "{}: {} records, {} unchanged, {} sent, {} acknowledged, {} rejected, {} requests ({} retried){}",
             r.destination,
@@ -1061,7 +1228,7 @@ mod tests {
 
     fn record(key: &str, tier: &str, health: f64) -> Record {
         let values = [("hs_tier".to_string(), Value::Text(tier.into())), ("hs_health".to_string(), Value::Num(health))].into();
-        Record { account_id: format!("acc_{key}"), key: key.into(), values }
+        Record { account_id: format!("acc_{key}"), key: key.into(), values, link: None }
     }
 
     fn source(records: Vec<Record>) -> Source {
@@ -1075,7 +1242,7 @@ mod tests {
         st.records.insert("2".into(), record("2", "green", 80.0).texts());
         st.records.insert("3".into(), record("3", "red", 30.0).texts());
         let src = source(vec![record("1", "green", 80.0), record("2", "red", 35.5), record("3", "red", 31.0), record("4", "yellow", 60.0)]);
-        let (p, send) = plan("hs", &src, &st, Some("hs_tier"), 3);
+        let (p, send) = plan("hs", &src, &st, Some("hs_tier"), 3, false);
         assert_eq!((p.records, p.new, p.changed, p.unchanged, p.tier_changes, p.skipped_no_key), (4, 1, 2, 1, 1, 2));
         assert_eq!(send.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), vec!["2", "3", "4"]);
         assert!(p.sample.contains(&("2".into(), "hs_health".into(), "80".into(), "35.5".into())), "{:?}", p.sample);
@@ -1086,11 +1253,11 @@ mod tests {
         let mut st = state::State::default();
         let r = record("1", "red", 20.0);
         st.failures.insert("1".into(), state::Failure { code: "OBJECT_NOT_FOUND".into(), message: "gone".into(), runs: 3, values: r.texts() });
-        let (p, send) = plan("hs", &source(vec![r]), &st, None, 3);
+        let (p, send) = plan("hs", &source(vec![r]), &st, None, 3, false);
         assert_eq!((p.quarantined, send.len()), (1, 0));
-        let (p, send) = plan("hs", &source(vec![record("1", "red", 21.0)]), &st, None, 3);
+        let (p, send) = plan("hs", &source(vec![record("1", "red", 21.0)]), &st, None, 3, false);
         assert_eq!((p.quarantined, p.new, send.len()), (0, 1, 1), "new values end the quarantine");
-        let (_, send) = plan("hs", &source(vec![record("1", "red", 20.0)]), &st, None, 4);
+        let (_, send) = plan("hs", &source(vec![record("1", "red", 20.0)]), &st, None, 4, false);
         assert_eq!(send.len(), 1, "below `quarantine_after` it is still sent");
     }
 

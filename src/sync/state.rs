@@ -31,6 +31,10 @@ pub struct State {
     /// Records the CRM keeps rejecting: key → the failure, for quarantine.
     #[serde(default)]
     pub failures: BTreeMap<String, Failure>,
+    /// Records whose request got no answer in an earlier run, found in its
+    /// journal at load (a destination that is not idempotent: never resent).
+    #[serde(skip)]
+    pub in_doubt: BTreeMap<String, Values>,
 }
 
 /// A record's run of rejections with one same code.
@@ -114,6 +118,26 @@ impl Store {
         }
         state.identity = Some(identity.to_string());
         let acks = self.fold_acks(&mut state).await?;
+        // a journal entry without its ack: sent, never answered
+        let pending = self.pending_paths().await?;
+        for b in &pending {
+            let Some(bytes) = b.get().await? else { continue };
+            let sent: BTreeMap<String, Values> = serde_json::from_slice(&bytes).map_err(|e| Error::other(format!("reading `{}`", b.location), e))?;
+            for (k, v) in sent {
+                if !state.records.contains_key(&k) {
+                    state.records.insert(k.clone(), v.clone());
+                    state.in_doubt.insert(k, v);
+                }
+            }
+        }
+        if !pending.is_empty() {
+            // recorded as sent before the journal goes: a kill in between
+            // finds the journal again, and the record already known
+            self.save(&state).await?;
+            for b in &pending {
+                b.delete().await?;
+            }
+        }
         if acks > 0 {
             tracing::info!("folded {acks} acknowledged batches left by an interrupted run into the sync state");
             self.save(&state).await?;
@@ -125,6 +149,26 @@ impl Store {
     async fn ack_paths(&self) -> Result<Vec<Blob>> {
         let acks = self.dir.child("acks/");
         Ok(acks.list().await?.into_iter().map(|(p, _)| acks.at(&p)).collect())
+    }
+
+    async fn pending_paths(&self) -> Result<Vec<Blob>> {
+        let dir = self.dir.child("pending/");
+        Ok(dir.list().await?.into_iter().map(|(p, _)| dir.at(&p)).collect())
+    }
+
+    /// Journals a batch about to be sent to a destination that is not
+    /// idempotent; `settle` removes the entry once the answer is recorded.
+    /// An entry a later run finds had no answer: its records are in doubt.
+    pub async fn pending(&self, batch: &BTreeMap<String, Values>) -> Result<Blob> {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let body = serde_json::to_vec(batch).map_err(|e| Error::other("sync journal", e))?;
+        let b = self.dir.child(&format!("pending/{}-{n:06}.json", self.run_id));
+        b.put(Bytes::from(body)).await?;
+        Ok(b)
+    }
+
+    pub async fn settle(&self, entry: &Blob) -> Result<()> {
+        entry.delete().await
     }
 
     async fn fold_acks(&self, state: &mut State) -> Result<usize> {

@@ -228,3 +228,22 @@ fn regex_lite_pid(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// The demo config's `playbooks:` section, as a user would copy it.
+pub fn demo_playbooks() -> String {
+    let text = std::fs::read_to_string(repo().join("config/healthscore.yaml")).unwrap();
+    text[text.find("\nplaybooks:").expect("the demo config has playbooks")..].to_string()
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

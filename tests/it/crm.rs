@@ -81,6 +81,12 @@ pub struct Crm {
     pub client_secret: String,
     pub issued: usize,
     pub jobs: HashMap<String, (String, String)>, // id → (state, csv)
+    /// HubSpot: (from id, to id) of every association made.
+    pub associations: Vec<(String, String)>,
+    /// Webhook: every message body received, in order.
+    pub messages: Vec<Value>,
+    /// Webhook: the request with this index (0-based) is recorded, then never answered.
+    pub hang_at: Option<usize>,
 }
 
 pub type Shared = Arc<Mutex<Crm>>;
@@ -361,8 +367,59 @@ pub fn hubspot(token: &str, ids: &[String], properties: &[&str]) -> Server {
         .route("/crm/v3/properties/{obj}/groups", post(hs_group_post))
         .route("/crm/v3/properties/{obj}/{p}", get(hs_prop_get).patch(hs_prop_patch))
         .route("/crm/v3/properties/{obj}", post(hs_prop_post))
+        .route("/crm/v4/associations/{from}/{to}/batch/associate/default", post(hs_associate))
         .with_state(crm.clone());
     start(app, crm)
+}
+
+/// v4 default associations: every `from` must be a record written before.
+async fn hs_associate(State(crm): State<Shared>, h: HeaderMap, axum::Json(v): axum::Json<Value>) -> Response {
+    if !authorized(&h, &crm.lock().unwrap().token) {
+        return err(401, json!({"status": "error"}));
+    }
+    if let Some(r) = fault(&crm, false).await {
+        return r;
+    }
+    let mut c = crm.lock().unwrap();
+    let inputs = v["inputs"].as_array().cloned().unwrap_or_default();
+    let mut results = Vec::new();
+    for i in &inputs {
+        let (from, to) = (i["from"]["id"].as_str().unwrap_or("").to_string(), i["to"]["id"].as_str().unwrap_or("").to_string());
+        if !c.records.contains_key(&from) || to.is_empty() {
+            return err(400, json!({"status": "error", "category": "VALIDATION_ERROR", "message": format!("no object {from}")}));
+        }
+        c.associations.push((from.clone(), to.clone()));
+        results.push(json!({"fromObjectTypeId": "0-27", "fromObjectId": from, "toObjectTypeId": "0-2", "toObjectId": to, "labels": []}));
+    }
+    err(200, json!({"status": "COMPLETE", "results": results}))
+}
+
+// ---- a webhook ------------------------------------------------------------------
+
+async fn webhook_post(State(crm): State<Shared>, axum::Json(v): axum::Json<Value>) -> Response {
+    if let Some(r) = fault(&crm, false).await {
+        return r;
+    }
+    let hang = {
+        let mut c = crm.lock().unwrap();
+        let n = c.messages.len();
+        c.messages.push(v);
+        c.hang_at == Some(n)
+    };
+    if hang {
+        // posted, and the answer never comes
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    (StatusCode::OK, "ok").into_response()
+}
+
+/// An incoming webhook at `/hooks/T000/B000/SECRET-hook`: records each body, answers `ok`.
+pub fn webhook() -> Server {
+    let crm: Shared = Arc::new(Mutex::new(Crm::default()));
+    let app = Router::new().route("/hooks/T000/B000/SECRET-hook", post(webhook_post)).with_state(crm.clone());
+    let mut s = start(app, crm);
+    s.url = format!("{}/hooks/T000/B000/SECRET-hook", s.url);
+    s
 }
 
 // ---- Salesforce -----------------------------------------------------------------
@@ -448,6 +505,36 @@ async fn sf_composite(State(crm): State<Shared>, h: HeaderMap, body: Bytes) -> R
         results.push(json!({"id": id, "success": true, "errors": []}));
     }
     c.log.push((200, ids));
+    err(200, Value::Array(results))
+}
+
+/// sObject Collections upsert by an external id field: creates what is
+/// missing (`created: true`), updates what exists; keyed by the field's value.
+async fn sf_upsert(State(crm): State<Shared>, Path((_v, _obj, field)): Path<(String, String, String)>, h: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = sf_auth(&crm, &h) {
+        return r;
+    }
+    if let Some(r) = fault(&crm, true).await {
+        return r;
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let recs = v["records"].as_array().cloned().unwrap_or_default();
+    let mut c = crm.lock().unwrap();
+    let keys: Vec<String> = recs.iter().map(|r| r[&field].as_str().unwrap_or("").to_string()).collect();
+    let mut results = Vec::new();
+    for (r, key) in recs.iter().zip(&keys) {
+        let what = r["WhatId"].as_str().unwrap_or("");
+        if what.is_empty() {
+            results.push(json!({"success": false, "errors": [{"statusCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [WhatId]", "fields": ["WhatId"]}]}));
+            continue;
+        }
+        let created = !c.records.contains_key(key);
+        let props: BTreeMap<String, String> = r.as_object().unwrap().iter().filter(|(k, _)| *k != "attributes").map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))).collect();
+        c.records.entry(key.clone()).or_default().extend(props);
+        *c.applied.entry(key.clone()).or_default() += 1;
+        results.push(json!({"id": format!("00T{key}"), "success": true, "created": created, "errors": []}));
+    }
+    c.log.push((200, keys));
     err(200, Value::Array(results))
 }
 
@@ -549,6 +636,7 @@ pub fn salesforce(client_id: &str, client_secret: &str, ids: &[String], properti
     let app = Router::new()
         .route("/services/oauth2/token", post(sf_token))
         .route("/services/data/{v}/composite/sobjects", patch(sf_composite))
+        .route("/services/data/{v}/composite/sobjects/{obj}/{field}", patch(sf_upsert))
         .route("/services/data/{v}/limits", get(sf_limits))
         .route("/services/data/{v}/sobjects/{obj}", get(sf_limits))
         .route("/services/data/{v}/jobs/ingest", post(sf_job_create))

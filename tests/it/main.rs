@@ -8,6 +8,7 @@ mod model;
 mod score;
 mod crm;
 mod sync;
+mod delivery;
 mod s3;
 mod setup;
 mod house;

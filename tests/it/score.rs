@@ -223,11 +223,6 @@ fn deltas_and_days_in_tier_follow_three_consecutive_runs() {
     assert!(same > 500 && changed > 0 && compared > 500, "same {same}, changed {changed}, compared {compared}");
 }
 
-/// The demo config's `playbooks:` section, as a user would copy it.
-fn demo_playbooks() -> String {
-    let text = std::fs::read_to_string(repo().join("config/healthscore.yaml")).unwrap();
-    text[text.find("\nplaybooks:").expect("the demo config has playbooks")..].to_string()
-}
 
 #[test]
 fn playbooks_fire_from_the_scores_and_hold_back_by_cooldown_and_cap_across_runs() {

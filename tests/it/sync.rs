@@ -282,18 +282,6 @@ fn assert_no_token(dir: &Path) {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
-}
-
 #[test]
 fn a_bad_token_fails_without_showing_it_and_a_dry_run_sends_nothing() {
     let holder = std::sync::OnceLock::new();

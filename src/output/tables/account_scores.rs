@@ -172,6 +172,8 @@ pub struct Row {
     pub hazards: Vec<f64>,
     /// The tier of the previous published run, when there is one (not stored).
     pub previous_tier: Option<Tier>,
+    /// The account owner's email from `accounts`, when the export has one (not stored).
+    pub owner: Option<String>,
     /// Share of licensed seats in use, when the feature set has it (not stored).
     pub seat_utilization: Option<f64>,
     /// Set with the history (they read `score_delta_30d`).
@@ -277,6 +279,7 @@ pub(crate) mod tests {
             override_author: Some("ana".into()),
             hazards: vec![],
             previous_tier: None,
+            owner: None,
             seat_utilization: None,
             care: Some(CareColumns { segment: CareSegment::LowTouch, vip: false, win_back: false, expansion_intent: false }),
         }

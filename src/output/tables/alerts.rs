@@ -8,6 +8,9 @@ use crate::error::Result;
 
 pub const ALERT_ID: &str = "alert_id";
 pub const ACCOUNT_ID: &str = "account_id";
+pub const CRM_ID: &str = "crm_id";
+pub const ACCOUNT_NAME: &str = "account_name";
+pub const OWNER: &str = "owner";
 pub const AS_OF: &str = "as_of";
 pub const PLAYBOOK: &str = "playbook";
 pub const TRIGGER: &str = "trigger";
@@ -29,6 +32,9 @@ pub const TABLE: Table = Table {
     columns: &[
         col(ALERT_ID, Type::Text, false, "Stable id of the alert: the same account, playbook and date give the same id on a rerun."),
         col(ACCOUNT_ID, Type::Text, false, "The account's id in the export."),
+        col(CRM_ID, Type::Text, true, "The account's CRM record id: the record a task is attached to."),
+        col(ACCOUNT_NAME, Type::Text, true, "The account's name."),
+        col(OWNER, Type::Text, true, "The account owner (`accounts.owner_email`), when the export has one: whom a digest goes to."),
         col(AS_OF, Type::Date, false, "The scoring date the playbook fired at."),
         col(PLAYBOOK, Type::Text, false, "The playbook's name in the config."),
         col(TRIGGER, Type::Text, false, "What fired it, in words, with the account's values."),
@@ -41,7 +47,7 @@ pub const TABLE: Table = Table {
         col(ARR_AT_RISK, Type::Float, true, "ARR × p_churn_90d."),
         col(P_CHURN_90D, Type::Float, true, "The churn probability within 90 days (the longest horizon when 90 is not modelled)."),
         col(CONTROL_GROUP, Type::Bool, false, "Held out to measure the playbook: never delivered."),
-        col(SUPPRESSED_BY, Type::Text, true, "Why it is not sent: override, cooldown, below_confidence, control_group or cap; null when sent."),
+        col(SUPPRESSED_BY, Type::Text, true, "Why it is not sent: override, cooldown, below_confidence, control_group, cap or shadow; null when sent."),
     ],
 };
 
@@ -58,6 +64,9 @@ pub enum Suppression {
     ControlGroup,
     /// More alerts for the account in 7 days than `cap_per_week`.
     Cap,
+    /// Playbooks run in shadow until the live backtest shows the model
+    /// calibrated: written, never delivered.
+    Shadow,
 }
 
 impl Suppression {
@@ -68,11 +77,12 @@ impl Suppression {
             Suppression::BelowConfidence => "below_confidence",
             Suppression::ControlGroup => "control_group",
             Suppression::Cap => "cap",
+            Suppression::Shadow => "shadow",
         }
     }
 
     pub fn parse(s: &str) -> Option<Suppression> {
-        [Suppression::Override, Suppression::Cooldown, Suppression::BelowConfidence, Suppression::ControlGroup, Suppression::Cap].into_iter().find(|x| x.as_str() == s)
+        [Suppression::Override, Suppression::Cooldown, Suppression::BelowConfidence, Suppression::ControlGroup, Suppression::Cap, Suppression::Shadow].into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -80,6 +90,9 @@ impl Suppression {
 pub struct Row {
     pub alert_id: String,
     pub account_id: String,
+    pub crm_id: Option<String>,
+    pub account_name: Option<String>,
+    pub owner: Option<String>,
     pub playbook: String,
     pub trigger: String,
     pub severity: &'static str,
@@ -105,6 +118,9 @@ pub fn batch(rows: &[Row], as_of: i32) -> Result<RecordBatch> {
         Some(match c {
             ALERT_ID => texts(rows, |r| Some(r.alert_id.clone())),
             ACCOUNT_ID => texts(rows, |r| Some(r.account_id.clone())),
+            CRM_ID => texts(rows, |r| r.crm_id.clone()),
+            ACCOUNT_NAME => texts(rows, |r| r.account_name.clone()),
+            OWNER => texts(rows, |r| r.owner.clone()),
             AS_OF => dates(rows, |_| Some(as_of)),
             PLAYBOOK => texts(rows, |r| Some(r.playbook.clone())),
             TRIGGER => texts(rows, |r| Some(r.trigger.clone())),
@@ -149,5 +165,59 @@ pub fn read_earlier(batches: &[RecordBatch]) -> Result<Vec<Earlier>> {
             });
         }
     }
+    Ok(out)
+}
+
+/// An alert to deliver, as a destination reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub alert_id: String,
+    pub account_id: String,
+    pub crm_id: Option<String>,
+    pub account_name: Option<String>,
+    pub owner: Option<String>,
+    /// Days since 1970-01-01.
+    pub as_of: i32,
+    pub playbook: String,
+    pub severity: String,
+    pub route: String,
+    pub priority: f64,
+    pub message: String,
+    pub action: String,
+    pub arr: f64,
+}
+
+/// The alerts of a partition that are to be sent (`suppressed_by` null:
+/// never a control, a shadow or a suppressed one), highest priority first.
+pub fn read_deliveries(batches: &[RecordBatch]) -> Result<Vec<Delivery>> {
+    use crate::columns::{days, floats, strings};
+    let mut out = Vec::new();
+    for b in batches {
+        let (id, acc, crm, name, owner) = (strings(b, ALERT_ID)?, strings(b, ACCOUNT_ID)?, strings(b, CRM_ID)?, strings(b, ACCOUNT_NAME)?, strings(b, OWNER)?);
+        let (d, pb, sev, route) = (days(b, AS_OF)?, strings(b, PLAYBOOK)?, strings(b, SEVERITY)?, strings(b, ROUTE)?);
+        let (prio, msg, action, arr, sup) = (floats(b, PRIORITY)?, strings(b, MESSAGE)?, strings(b, ACTION)?, floats(b, ARR)?, strings(b, SUPPRESSED_BY)?);
+        for i in 0..b.num_rows() {
+            if sup[i].is_some() {
+                continue;
+            }
+            let s = |v: &[Option<String>]| v[i].clone().unwrap_or_default();
+            out.push(Delivery {
+                alert_id: s(&id),
+                account_id: s(&acc),
+                crm_id: crm[i].clone().filter(|c| !c.trim().is_empty()),
+                account_name: name[i].clone(),
+                owner: owner[i].clone().filter(|o| !o.trim().is_empty()),
+                as_of: d[i],
+                playbook: s(&pb),
+                severity: s(&sev),
+                route: s(&route),
+                priority: prio[i],
+                message: s(&msg),
+                action: s(&action),
+                arr: arr[i],
+            });
+        }
+    }
+    out.sort_by(|a, b| b.priority.total_cmp(&a.priority).then(a.alert_id.cmp(&b.alert_id)));
     Ok(out)
 }

@@ -23,6 +23,7 @@ pub const NOT_DELIVERED: &str = "not_delivered";
 pub const SKIPPED_NO_KEY: &str = "skipped_no_key";
 pub const QUARANTINED: &str = "quarantined";
 pub const MERGED: &str = "merged";
+pub const IN_DOUBT: &str = "in_doubt";
 pub const MESSAGE: &str = "message";
 
 pub const TABLE: Table = Table {
@@ -35,7 +36,7 @@ pub const TABLE: Table = Table {
         col(AS_OF, Type::Date, false, "The `account_scores` partition that was sent."),
         col(STARTED_AT, Type::Text, false, "When the destination's sync started (UTC, RFC 3339)."),
         col(FINISHED_AT, Type::Text, false, "When it finished (UTC, RFC 3339)."),
-        col(STATUS, Type::Text, false, "ok, rejections, incomplete, daily_limit, failed or misconfigured."),
+        col(STATUS, Type::Text, false, "ok, rejections, alerts_in_doubt, incomplete, daily_limit, failed or misconfigured."),
         col(RECORDS, Type::Count, false, "Scored accounts with a key, duplicates included."),
         col(UNCHANGED, Type::Count, false, "Records whose values the CRM already acknowledged: not sent."),
         col(SENT, Type::Count, false, "Records sent (new or changed)."),
@@ -47,6 +48,7 @@ pub const TABLE: Table = Table {
         col(SKIPPED_NO_KEY, Type::Count, false, "Accounts without a value in the match column: not sent."),
         col(QUARANTINED, Type::Count, false, "Records not sent because they failed the same way run after run."),
         col(MERGED, Type::Count, false, "Acknowledged records the CRM had merged into another record."),
+        col(IN_DOUBT, Type::Count, false, "Alerts whose request to a webhook got no answer (a killed run, a timeout): it may have them, so they are never resent (see `sync_rejections`, code IN_DOUBT)."),
         col(MESSAGE, Type::Text, true, "Why the run stopped, or the records the CRM had merged."),
     ],
 };
@@ -77,6 +79,8 @@ pub struct Counts {
     pub quarantined: usize,
     /// Acknowledged records the CRM had merged into another (the key drifted).
     pub merged: usize,
+    /// Alerts a webhook may or may not have received: never resent.
+    pub in_doubt: usize,
 }
 
 /// The rows of sync run `run_id`, which sent the scores of `as_of` (days since 1970-01-01).
@@ -100,6 +104,7 @@ pub fn batch(run_id: &str, as_of: i32, rows: &[Row]) -> Result<RecordBatch> {
             SKIPPED_NO_KEY => counts(rows, |r| r.counts.skipped_no_key),
             QUARANTINED => counts(rows, |r| r.counts.quarantined),
             MERGED => counts(rows, |r| r.counts.merged),
+            IN_DOUBT => counts(rows, |r| r.counts.in_doubt),
             MESSAGE => texts(rows, |r| r.message.clone()),
             _ => return None,
         })

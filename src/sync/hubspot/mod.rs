@@ -19,8 +19,11 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use super::{Destination, Outcome, Record, RecordResult, Request};
+use std::collections::BTreeMap;
+
+use super::{Destination, Outcome, Record, RecordResult, Request, Value};
 use crate::output::tables::account_scores::{self, FieldKind};
+use crate::output::tables::alerts;
 
 /// HubSpot's half of a destination is its resolved config.
 pub use crate::config::destination::HubSpotConfig as HubSpot;
@@ -184,8 +187,56 @@ impl Destination for HubSpot {
         }
     }
 
-    fn healthcheck(&self, base: &str) -> Request {
-        Request { method: reqwest::Method::GET, url: format!("{}?limit=1", self.objects(base)), body: None }
+    fn healthcheck(&self, base: &str) -> Option<Request> {
+        Some(Request { method: reqwest::Method::GET, url: format!("{}?limit=1", self.objects(base)), body: None })
+    }
+
+    /// A task for the account's record: subject, body (the message and the
+    /// action), due date, priority by severity, to do.
+    fn alert(&self, a: &alerts::Delivery, due: i32) -> BTreeMap<String, Value> {
+        let priority = match a.severity.as_str() {
+            "critical" | "high" => "HIGH",
+            "medium" => "MEDIUM",
+            _ => "LOW",
+        };
+        [
+            ("hs_task_subject", Value::Text(super::subject(a))),
+            ("hs_task_body", Value::Text(format!("{}\n\nNext step: {}", a.message, a.action))),
+            ("hs_timestamp", Value::Text(format!("{}T09:00:00Z", crate::dates::date(due)))),
+            ("hs_task_priority", Value::Text(priority.into())),
+            ("hs_task_status", Value::Text("NOT_STARTED".into())),
+            ("hs_task_type", Value::Text("TODO".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Tasks are upserted, then associated with their companies (v4's
+    /// default association, which is idempotent): the task ids come from
+    /// the upsert's `results`, matched back by the alert-id property.
+    fn follow_up(&self, base: &str, batch: &[Record], body: &str) -> Option<Request> {
+        let to = self.associate.as_ref()?;
+        let p = self.id_property.as_ref()?;
+        let parsed: Json = serde_json::from_str(body).unwrap_or(Json::Null);
+        let ids: std::collections::HashMap<String, String> = parsed
+            .get("results")
+            .and_then(|r| r.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| Some((w.pointer(&format!("/properties/{p}"))?.as_str()?.to_string(), w.get("id")?.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let inputs: Vec<Json> = batch
+            .iter()
+            .filter_map(|r| Some(json!({ "from": { "id": ids.get(&r.key)? }, "to": { "id": r.link.as_ref()? } })))
+            .collect();
+        Some(Request {
+            method: reqwest::Method::POST,
+            url: format!("{base}/crm/v4/associations/{}/{to}/batch/associate/default", self.object_type),
+            body: Some(json!({ "inputs": inputs })),
+        })
     }
 
     fn setup<'a>(&'a self, shared: &'a super::Shared, fields: &'a [(String, String)]) -> futures::future::BoxFuture<'a, crate::Result<Vec<String>>> {
@@ -309,11 +360,11 @@ mod tests {
     }
 
     fn hubspot() -> HubSpot {
-        HubSpot { object_type: "companies".into(), api_version: "2026-09".into(), id_property: None, upsert: false, group: "healthscore".into() }
+        HubSpot { object_type: "companies".into(), api_version: "2026-09".into(), id_property: None, upsert: false, group: "healthscore".into(), associate: None }
     }
 
     fn records(keys: &[&str]) -> Vec<Record> {
-        keys.iter().map(|k| Record { account_id: format!("acc_{k}"), key: k.to_string(), values: Default::default() }).collect()
+        keys.iter().map(|k| Record { account_id: format!("acc_{k}"), key: k.to_string(), values: Default::default(), link: None }).collect()
     }
 
     #[test]

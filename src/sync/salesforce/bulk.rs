@@ -188,7 +188,7 @@ async fn finish(shared: &Arc<Shared>, sf: &Salesforce, job: &BulkJob, deadline: 
     for (k, err) in results(&failed, key) {
         let e = err.unwrap_or_default();
         let (code, message) = e.split_once(':').map(|(c, m)| (c.trim().to_string(), m.trim().to_string())).unwrap_or(("ERROR".into(), e.clone()));
-        let r = Record { account_id: job.accounts.get(&k).cloned().unwrap_or_default(), key: k, values: Default::default() };
+        let r = Record { account_id: job.accounts.get(&k).cloned().unwrap_or_default(), key: k, values: Default::default(), link: None };
         shared.reject(&r, code, message, None);
     }
     let unprocessed = check("reading unprocessed records", shared.call(reqwest::Method::GET, |b| format!("{}/jobs/ingest/{id}/unprocessedrecords", data(b)), None).await?)?;

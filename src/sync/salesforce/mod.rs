@@ -15,8 +15,11 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
+use std::collections::BTreeMap;
+
 use super::{Destination, Outcome, Record, RecordResult, Request, Value};
 use crate::output::tables::account_scores::{self, FieldKind};
+use crate::output::tables::alerts;
 
 /// Salesforce's half of a destination is its resolved config.
 pub use crate::config::destination::SalesforceConfig as Salesforce;
@@ -129,8 +132,28 @@ impl Destination for Salesforce {
 
     /// The object's basic information: what an integration user without
     /// "View Setup" (which `/limits` needs) can read, and what the sync needs.
-    fn healthcheck(&self, base: &str) -> Request {
-        Request { method: reqwest::Method::GET, url: format!("{}/sobjects/{}", self.data(base), self.object), body: None }
+    fn healthcheck(&self, base: &str) -> Option<Request> {
+        Some(Request { method: reqwest::Method::GET, url: format!("{}/sobjects/{}", self.data(base), self.object), body: None })
+    }
+
+    /// A Task on the account (`WhatId`), upserted by the alert id.
+    fn alert(&self, a: &alerts::Delivery, due: i32) -> BTreeMap<String, Value> {
+        let priority = match a.severity.as_str() {
+            "critical" | "high" => "High",
+            "medium" => "Normal",
+            _ => "Low",
+        };
+        [
+            ("Subject", Value::Text(super::subject(a))),
+            ("Description", Value::Text(format!("{}\n\nNext step: {}", a.message, a.action))),
+            ("ActivityDate", Value::Date(due)),
+            ("Priority", Value::Text(priority.into())),
+            ("Status", Value::Text("Not Started".into())),
+            ("WhatId", Value::Text(a.crm_id.clone().unwrap_or_default())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 
     fn setup<'a>(&'a self, shared: &'a super::Shared, fields: &'a [(String, String)]) -> futures::future::BoxFuture<'a, crate::Result<Vec<String>>> {
@@ -192,7 +215,7 @@ mod tests {
     }
 
     fn records(keys: &[&str]) -> Vec<Record> {
-        keys.iter().map(|k| Record { account_id: format!("acc_{k}"), key: k.to_string(), values: Default::default() }).collect()
+        keys.iter().map(|k| Record { account_id: format!("acc_{k}"), key: k.to_string(), values: Default::default(), link: None }).collect()
     }
 
     #[test]
