@@ -125,8 +125,32 @@ pub struct RawPlaybooks {
     pub human_arr_above: Option<f64>,
     /// Segments that always go to a person.
     pub strategic_segments: Option<Vec<String>>,
+    /// Shadow mode: alerts are written with `suppressed_by = shadow` and
+    /// nothing is delivered. Unset: until the live backtest shows the model
+    /// calibrated; `true`: always; `false`: never.
+    pub shadow: Option<bool>,
+    /// The live backtest's bound: mean |predicted − observed| over deciles
+    /// of `p_churn_90d`, in each of the newest matured partitions (default 0.05).
+    pub calibration_bound: Option<f64>,
+    /// How many monthly scoring partitions with matured outcomes it needs (default 3).
+    pub calibration_partitions: Option<usize>,
     #[serde(default)]
     pub rules: Vec<RawPlaybook>,
+}
+
+/// When playbooks run in shadow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shadow {
+    /// Until the live backtest shows the model calibrated.
+    UntilCalibrated { bound: f64, partitions: usize },
+    Always,
+    Never,
+}
+
+impl Default for Shadow {
+    fn default() -> Shadow {
+        Shadow::UntilCalibrated { bound: 0.05, partitions: 3 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +172,7 @@ pub struct Playbooks {
     pub automated_min_p_churn: f64,
     pub human_arr_above: f64,
     pub strategic_segments: Vec<String>,
+    pub shadow: Shadow,
 }
 
 impl Playbooks {
@@ -161,6 +186,19 @@ impl Playbooks {
         if !(0.0..=1.0).contains(&p) {
             return Err(err(format!("`automated_min_p_churn` {p} must be a probability")));
         }
+        let bound = raw.calibration_bound.unwrap_or(0.05);
+        if !(bound > 0.0 && bound < 1.0) {
+            return Err(err(format!("`calibration_bound` {bound} must be between 0 and 1")));
+        }
+        let partitions = raw.calibration_partitions.unwrap_or(3);
+        if partitions == 0 {
+            return Err(err("`calibration_partitions` must be at least 1".into()));
+        }
+        let shadow = match raw.shadow {
+            None => Shadow::UntilCalibrated { bound, partitions },
+            Some(true) => Shadow::Always,
+            Some(false) => Shadow::Never,
+        };
         let mut names = std::collections::BTreeSet::new();
         let mut rules = Vec::new();
         for r in &raw.rules {
@@ -200,6 +238,7 @@ impl Playbooks {
             automated_min_p_churn: p,
             human_arr_above: raw.human_arr_above.unwrap_or(100_000.0),
             strategic_segments: raw.strategic_segments.clone().unwrap_or_default(),
+            shadow,
         })
     }
 }

@@ -305,6 +305,7 @@ async fn train_stage(job: &mut Job, engine: &Engine, cfg: &Config, force: bool, 
 pub struct Scoring {
     pub scored: crate::score::Scored,
     pub alerts: Vec<tables::alerts::Row>,
+    pub shadow: Option<summary::ShadowState>,
     pub synced: Vec<crate::sync::Report>,
 }
 
@@ -321,7 +322,7 @@ pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> 
 
 async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, sync: bool) -> Result<Scoring> {
     let engine = validate_stage(job, cfg, false).await?;
-    let (scored, alerts) = score_stages(job, &engine, cfg, as_of).await?;
+    let (scored, alerts, shadow) = score_stages(job, &engine, cfg, as_of).await?;
     let mut synced = Vec::new();
     if sync && !cfg.destinations.is_empty() {
         let opts = crate::sync::Options::default();
@@ -334,10 +335,13 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
             synced = r;
         }
     }
-    Ok(Scoring { scored, alerts, synced })
+    Ok(Scoring { scored, alerts, shadow, synced })
 }
 
-async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<(crate::score::Scored, Vec<tables::alerts::Row>)> {
+/// The scores, the alerts and whether the playbooks ran in shadow.
+type Scores = (crate::score::Scored, Vec<tables::alerts::Row>, Option<summary::ShadowState>);
+
+async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<Scores> {
     let as_of = as_of.unwrap_or(engine.export_date);
     job.manifest.as_of = Some(as_of.to_string());
     let (model, fs) = crate::score::current_model(engine, cfg).await?;
@@ -349,10 +353,12 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     })
     .await?;
     crate::score::add_history(&job.out, &mut scored, &cfg.care).await?;
+    let shadow = if cfg.playbooks.rules.is_empty() { None } else { Some(shadow_state(job, engine, cfg, as_of, &scored.horizons).await?) };
     let alerts = if cfg.playbooks.rules.is_empty() {
         None
     } else {
         let earlier = earlier_alerts(&job.out, cfg, as_of).await?;
+        let shadowed = shadow.as_ref().is_some_and(|s| s.shadow);
         let day = crate::dates::day(as_of);
         Some(timed(
             &mut job.manifest,
@@ -360,11 +366,16 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
             async {
                 let f = &scored.frame;
                 let value = |i: usize, name: &str| f.col(name).map(|j| f.value(i, j)).filter(|v| v.is_finite());
-                Ok(crate::playbooks::evaluate(&cfg.playbooks, &scored.rows, &value, &scored.horizons, scored.expansion_horizon, day, &earlier))
+                let mut a = crate::playbooks::evaluate(&cfg.playbooks, &scored.rows, &value, &scored.horizons, scored.expansion_horizon, day, &earlier);
+                if shadowed {
+                    crate::playbooks::shadow(&mut a);
+                }
+                Ok(a)
             },
             |a| {
                 let sent = a.iter().filter(|r| r.suppressed_by.is_none()).count();
-                format!("{} alerts from {} playbooks: {sent} to send, {} held back", a.len(), cfg.playbooks.rules.len(), a.len() - sent)
+                let mode = if shadowed { " (in shadow: written, not delivered)" } else { "" };
+                format!("{} alerts from {} playbooks: {sent} to send, {} held back{mode}", a.len(), cfg.playbooks.rules.len(), a.len() - sent)
             },
         )
         .await?)
@@ -391,7 +402,21 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     )
     .await?;
     job.manifest.tables.extend(published);
-    Ok((scored, alerts.unwrap_or_default()))
+    Ok((scored, alerts.unwrap_or_default(), shadow))
+}
+
+/// Whether the playbooks run in shadow, and why: by the config, or by the
+/// live backtest of the partitions scored before `as_of`.
+async fn shadow_state(job: &mut Job, engine: &Engine, cfg: &Config, as_of: NaiveDate, horizons: &[u32]) -> Result<summary::ShadowState> {
+    use crate::config::playbooks::Shadow;
+    Ok(match cfg.playbooks.shadow {
+        Shadow::Never => summary::ShadowState { shadow: false, why: "`playbooks.shadow: false`: alerts are delivered without waiting for the live backtest".into() },
+        Shadow::Always => summary::ShadowState { shadow: true, why: "`playbooks.shadow: true`".into() },
+        Shadow::UntilCalibrated { bound, partitions } => {
+            let live = timed(&mut job.manifest, "live backtest", crate::score::live::live(engine, cfg, &job.out, as_of, horizons, partitions, bound), |l| l.verdict()).await?;
+            summary::ShadowState { shadow: !live.calibrated(), why: live.verdict() }
+        }
+    })
 }
 
 /// The alerts of published runs within the longest cooldown (or the cap's
@@ -434,7 +459,7 @@ async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
     }
     let engine = validate_stage(job, cfg, true).await?;
     let card = train_stage(job, &engine, cfg, false, None).await?;
-    let (scored, alerts) = score_stages(job, &engine, cfg, None).await?;
+    let (scored, alerts, shadow) = score_stages(job, &engine, cfg, None).await?;
     // Reasons are only honest out of time: score 90 days before the export
     // with the same model (trained on earlier snapshots) and check the
     // planted causes of the accounts that then churned.
@@ -450,7 +475,7 @@ async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
         let past = crate::score::score(&engine, cfg, &rules, &fs, back).await?;
         crate::generate::fidelity::check(&engine, &past, 90).await?
     };
-    Ok(summary::Demo::new(cfg, card, &scored, &alerts, fidelity, rules_fidelity, back))
+    Ok(summary::Demo::new(cfg, card, &scored, &alerts, shadow, fidelity, rules_fidelity, back))
 }
 
 // ---- backtest ---------------------------------------------------------------------------

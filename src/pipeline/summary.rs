@@ -125,6 +125,13 @@ pub struct Risky {
     pub action: String,
 }
 
+/// Whether the playbooks ran in shadow (alerts written, none delivered), and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowState {
+    pub shadow: bool,
+    pub why: String,
+}
+
 /// The alerts of a run, counted.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct AlertCounts {
@@ -135,10 +142,11 @@ pub struct AlertCounts {
     /// No earlier run to compare with: triggers on a change (tier entered,
     /// score drop, days in a tier) fire from the next run on.
     pub first_run: bool,
+    pub shadow: Option<ShadowState>,
 }
 
 impl AlertCounts {
-    pub fn new(alerts: &[tables::alerts::Row], first_run: bool) -> AlertCounts {
+    pub fn new(alerts: &[tables::alerts::Row], first_run: bool, shadow: Option<ShadowState>) -> AlertCounts {
         type Counts<'a> = std::collections::BTreeMap<&'a str, usize>;
         let mut by: std::collections::BTreeMap<&str, (usize, Counts, Counts)> = Default::default();
         for a in alerts {
@@ -152,12 +160,15 @@ impl AlertCounts {
             }
         }
         let list = |c: Counts| c.into_iter().map(|(k, n)| (k.to_string(), n)).collect::<Vec<_>>();
-        let mut top: Vec<&tables::alerts::Row> = alerts.iter().filter(|a| a.suppressed_by.is_none()).collect();
+        // in shadow: the alerts that would be sent
+        let sendable = |a: &&tables::alerts::Row| matches!(a.suppressed_by, None | Some(tables::alerts::Suppression::Shadow));
+        let mut top: Vec<&tables::alerts::Row> = alerts.iter().filter(sendable).collect();
         top.sort_by(|a, b| b.priority.total_cmp(&a.priority).then(a.alert_id.cmp(&b.alert_id)));
         AlertCounts {
             by_playbook: by.into_iter().map(|(p, (n, routes, held))| (p.to_string(), n, list(routes), list(held))).collect(),
             top: top.iter().take(3).map(|a| (a.account_id.clone(), a.playbook.clone(), a.route.to_string(), a.priority, a.message.clone())).collect(),
             first_run,
+            shadow,
         }
     }
 
@@ -168,6 +179,11 @@ impl AlertCounts {
         }
         out!(o);
         out!(o, "Alerts by playbook (to send; held back, and why):");
+        match &self.shadow {
+            Some(s) if s.shadow => out!(o, "  In shadow — alerts are written, nothing is delivered — until the live backtest shows the model calibrated: {}. `playbooks.shadow: false` delivers anyway.", s.why),
+            Some(s) => out!(o, "  Live: {}.", s.why),
+            None => {}
+        }
         if self.first_run {
             out!(o, "  (the first scoring run: playbooks that compare with an earlier run — a tier entered, a score drop, days in a tier — fire from the next run on)");
         }
@@ -177,7 +193,7 @@ impl AlertCounts {
             out!(o, "  {p:<22} {n:>5} to send{to}{}", if held.is_empty() { String::new() } else { format!("; held back: {}", held.join(", ")) });
         }
         if !self.top.is_empty() {
-            out!(o, "The highest-priority alerts:");
+            out!(o, "{}", if self.shadow.as_ref().is_some_and(|s| s.shadow) { "The highest-priority alerts (that would be sent):" } else { "The highest-priority alerts:" });
             for (account, playbook, route, priority, message) in &self.top {
                 out!(o, "  {account} · {playbook} → {route} (priority {}): {message}", money(*priority));
             }
@@ -212,7 +228,17 @@ pub struct Demo {
 }
 
 impl Demo {
-    pub fn new(cfg: &Config, card: Card, s: &Scored, alerts: &[tables::alerts::Row], fidelity: Option<Fidelity>, rules_fidelity: Option<Fidelity>, back: NaiveDate) -> Demo {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: &Config,
+        card: Card,
+        s: &Scored,
+        alerts: &[tables::alerts::Row],
+        shadow: Option<ShadowState>,
+        fidelity: Option<Fidelity>,
+        rules_fidelity: Option<Fidelity>,
+        back: NaiveDate,
+    ) -> Demo {
         let tiers = Tier::ALL
             .into_iter()
             .map(|t| {
@@ -248,7 +274,7 @@ impl Demo {
             horizons: s.horizons.clone(),
             riskiest,
             card,
-            alerts: AlertCounts::new(alerts, s.rows.iter().all(|r| r.previous_tier.is_none())),
+            alerts: AlertCounts::new(alerts, s.rows.iter().all(|r| r.previous_tier.is_none()), shadow),
             fidelity,
             rules_fidelity,
             fidelity_as_of: back,

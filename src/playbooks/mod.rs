@@ -178,6 +178,14 @@ pub fn evaluate(
     out
 }
 
+/// Shadow mode: every alert that would be sent is written as `shadow`
+/// instead; control-group and other held-back alerts keep their reason.
+pub fn shadow(rows: &mut [alerts::Row]) {
+    for r in rows.iter_mut().filter(|r| r.suppressed_by.is_none()) {
+        r.suppressed_by = Some(Suppression::Shadow);
+    }
+}
+
 /// At most `per_week` alerts sent per account in any 7 days: what earlier
 /// runs sent in the 6 days before counts; today's highest priority are kept.
 fn cap(rows: &mut [alerts::Row], per_week: usize, as_of: i32, earlier: &[Earlier]) {

@@ -18,6 +18,7 @@
 //! sorted by `account_id`, so a rerun gives the same bytes.
 
 pub mod care;
+pub mod live;
 pub mod reasons;
 
 use std::collections::{BTreeMap, HashMap};

@@ -247,3 +247,9 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The demo's playbooks delivering at once (`shadow: false`): what a test of
+/// alerts sent reads, without first building the live backtest's history.
+pub fn live_playbooks() -> String {
+    demo_playbooks().replacen("\nplaybooks:\n", "\nplaybooks:\n  shadow: false\n", 1)
+}

@@ -26,7 +26,7 @@ struct Scored {
 fn scored(name: &str, dest: &str) -> Scored {
     let c = company();
     let dir = scratch(name);
-    let extra = format!("sync: {{ max_score_age_days: 100000, max_tier_change_share: 1.0 }}\ndestinations:\n{dest}\n{}", demo_playbooks());
+    let extra = format!("sync: {{ max_score_age_days: 100000, max_tier_change_share: 1.0 }}\ndestinations:\n{dest}\n{}", live_playbooks());
     let cfg = config_for(&dir, &c.data, &c.models, &extra);
     let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.all());

@@ -228,7 +228,7 @@ fn deltas_and_days_in_tier_follow_three_consecutive_runs() {
 fn playbooks_fire_from_the_scores_and_hold_back_by_cooldown_and_cap_across_runs() {
     let c = company();
     let dir = scratch("alerts");
-    let cfg = config_for(&dir, &c.data, &c.models, &demo_playbooks());
+    let cfg = config_for(&dir, &c.data, &c.models, &live_playbooks());
     let out = dir.join("out");
     let dates = ["2026-10-01", "2026-10-04", "2026-11-01"];
     for d in dates {
@@ -290,4 +290,43 @@ fn playbooks_fire_from_the_scores_and_hold_back_by_cooldown_and_cap_across_runs(
     let r = hs(&["score", "-c", cfg.to_str().unwrap(), "--as-of", dates[2]]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(std::fs::read(&file).unwrap(), first);
+}
+
+#[test]
+fn playbooks_run_in_shadow_until_the_live_backtest_shows_the_model_calibrated() {
+    let c = company();
+    let dir = scratch("shadow");
+    let out = dir.join("out");
+    let cfg_with = |extra: &str| config_for(&dir, &c.data, &c.models, &demo_playbooks().replacen("\nplaybooks:\n", &format!("\nplaybooks:\n{extra}"), 1));
+    let suppressed = |d: &str| -> Vec<Option<String>> {
+        read_parquet(&out.join(format!("alerts/as_of={d}/part-0.parquet"))).iter().flat_map(|b| strings(b, "suppressed_by").unwrap()).collect()
+    };
+    // no earlier scoring: nothing has matured, every alert that would be sent is written as shadow
+    let cfg = cfg_with("");
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("0 of the 3 monthly scoring partitions needed have matured 90-day outcomes"), "{}", r.all());
+    let s = suppressed(EXPORT_DATE);
+    assert!(s.iter().all(|x| x.is_some()), "nothing is to be sent in shadow");
+    let shadowed = s.iter().filter(|x| x.as_deref() == Some("shadow")).count();
+    assert!(shadowed > 20 && s.iter().any(|x| x.as_deref() == Some("control_group")), "the control group keeps its reason; {shadowed} in shadow");
+    // three monthly partitions whose 90 days have passed by the export
+    for d in ["2026-06-01", "2026-07-01", "2026-08-01"] {
+        let r = hs(&["score", "-c", cfg.to_str().unwrap(), "--as-of", d]);
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+    // a generous bound: the published probabilities pass, alerts go out
+    let r = hs(&["score", "-c", cfg_with("  calibration_bound: 0.5\n").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("calibrated: mean |predicted − observed| over deciles ≤ 0.5 in the last 3 months (2026-08"), "{}", r.all());
+    let s = suppressed(EXPORT_DATE);
+    let sent = s.iter().filter(|x| x.is_none()).count();
+    assert!(sent > 20 && !s.iter().any(|x| x.as_deref() == Some("shadow")), "{sent} sent");
+    // a bound no model meets: back in shadow, saying by how much
+    let r = hs(&["score", "-c", cfg_with("  calibration_bound: 0.0001\n").to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.all().contains("not calibrated: mean |predicted − observed| over deciles above 0.0001 in (2026-08"), "{}", r.all());
+    let s = suppressed(EXPORT_DATE);
+    assert!(s.iter().all(|x| x.is_some()));
+    assert_eq!(s.iter().filter(|x| x.as_deref() == Some("shadow")).count(), sent, "the same alerts, held in shadow");
 }
