@@ -52,6 +52,23 @@ pub enum Cmd {
     Sync(SyncArgs),
     /// Rolling-origin evaluation: retrain as of each of the last K months, score the next.
     Backtest(BacktestArgs),
+    /// Whether each playbook's alerts helped: the accounts reached against the control group.
+    Effectiveness(EffectivenessArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EffectivenessArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The oldest alert date to count (default: the oldest published).
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// The newest alert date to count (default: the newest published).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Matured units needed in each group before an effect is reported.
+    #[arg(long, default_value_t = 30)]
+    pub min_units: usize,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +160,10 @@ pub struct GenerateArgs {
     /// The export day: the last day of data is the day before.
     #[arg(long)]
     pub export_date: Option<NaiveDate>,
+    /// The planted effect of the `pre-renewal-risk` save play: the share of
+    /// an at-risk account's churn chance its outreach removes (0: none).
+    #[arg(long, default_value_t = crate::generate::sim::PLANTED_EFFECT)]
+    pub intervention_effect: f64,
 }
 
 #[derive(Args, Debug)]
@@ -228,6 +249,11 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
             let rows = pipeline::backtest(&cfg, a.origins).await?;
             print!("{}", summary::backtest_text(&rows));
         }
+        Cmd::Effectiveness(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            let rows = pipeline::effectiveness(&cfg, a.from, a.to, a.min_units.max(1)).await?;
+            print!("{}", summary::effectiveness_text(&rows));
+        }
         Cmd::Train(a) => {
             let cfg = Config::load(&a.common.config)?;
             let card = pipeline::train(&cfg, a.force, a.export_frame.as_deref()).await?;
@@ -245,7 +271,11 @@ async fn generate(a: GenerateArgs) -> Result<()> {
         accounts: a.accounts,
         months: a.months,
         export_date: a.export_date.unwrap_or_else(crate::generate::default_export_date),
+        intervention_effect: a.intervention_effect,
     };
+    if !(0.0..=1.0).contains(&opts.intervention_effect) {
+        return Err(Error::Usage(format!("`--intervention-effect` {} must be between 0 and 1", opts.intervention_effect)));
+    }
     pipeline::generate(&out, &opts).await.map(|_| ())
 }
 

@@ -232,7 +232,18 @@ pub static TABLES: &[Table] = &[
             col("expires_at", Time),
         ],
     },
+    Table {
+        name: "alert_feedback",
+        required: false,
+        key: None,
+        about: "what CSMs said of the alerts they got: helpful or not (read by `effectiveness` only)",
+        columns: &[key("alert_id"), col("helpful", Bool), opt("comment", Str), opt("author", Str)],
+    },
 ];
+
+/// Tables no scoring step reads (only a report does): their absence is
+/// normal and not worth a warning on every run.
+pub const REPORT_ONLY: &[&str] = &["alert_feedback"];
 
 /// Outcome kinds the contract allows in `outcomes.kind`.
 pub const OUTCOME_KINDS: &[&str] = &["renewed", "churned", "expanded", "contracted"];

@@ -403,7 +403,7 @@ impl Engine {
             ));
             let mem = MemTable::try_new(schema, vec![vec![]]).context("empty table")?;
             self.ctx.register_table(table, Arc::new(mem)).context(format!("`{table}`: cannot register"))?;
-            if !t.spec.required {
+            if !t.spec.required && !crate::contract::REPORT_ONLY.contains(&t.spec.name) {
                 self.warnings.push(format!(
                     "`{table}` ({}) not found at `{}`: the features that read it are dropped; the run continues",
                     t.spec.about, t.source.location

@@ -36,11 +36,16 @@ pub struct Options {
     pub accounts: usize,
     pub months: u32,
     pub export_date: NaiveDate,
+    /// The planted effect of the save play (`sim::PLANTED_PLAYBOOK`): the
+    /// share of an at-risk account's chance of churning at its renewal that
+    /// the CS team's outreach removes, unless the account is in that
+    /// playbook's control group for the renewal. 0 plants none.
+    pub intervention_effect: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { seed: 7, accounts: 2000, months: 24, export_date: default_export_date() }
+        Options { seed: 7, accounts: 2000, months: 24, export_date: default_export_date(), intervention_effect: sim::PLANTED_EFFECT }
     }
 }
 
@@ -101,7 +106,7 @@ pub async fn generate(stores: &Stores, out: &Location, opts: &Options, progress:
             .into_par_iter()
             .map(|i| {
                 let mut ch = sim::Chunk::default();
-                sim::simulate(i, opts.seed, history_start, export, &mut ch);
+                sim::simulate(i, opts.seed, history_start, export, opts.intervention_effect, &mut ch);
                 ch
             })
             .collect();

@@ -302,8 +302,19 @@ pub fn account_id(idx: usize) -> String {
     format!("acc_{idx:06}")
 }
 
-/// Simulates account `idx` and appends its rows to `out`.
-pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mut Chunk) {
+/// The playbook whose effect the generator plants: the demo's save play
+/// before a renewal, with the demo's control share.
+pub const PLANTED_PLAYBOOK: &str = "pre-renewal-risk";
+pub const PLANTED_CONTROL_SHARE: f64 = 0.1;
+/// The default planted effect: outreach removes half of an at-risk
+/// account's chance of churning at its renewal.
+pub const PLANTED_EFFECT: f64 = 0.5;
+
+/// Simulates account `idx` and appends its rows to `out`. An at-risk
+/// account (one in a risk episode ending at its renewal) that is not in the
+/// planted playbook's control group for that renewal is reached by the CS
+/// team: its chance of churning there falls by `effect` (a share of it).
+pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, effect: f64, out: &mut Chunk) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (idx as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let id = account_id(idx);
     let seg = match rng.random::<f64>() {
@@ -487,6 +498,11 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, out: &mu
         }
         if api {
             p_churn *= 0.5;
+        }
+        // the save play reached it: the playbooks randomise per renewal, so
+        // a held-out account stays held out until this renewal
+        if episode.is_some() && !crate::playbooks::in_control_group(&id, PLANTED_PLAYBOOK, renewal, PLANTED_CONTROL_SHARE) {
+            p_churn *= 1.0 - effect;
         }
         let churn = rng.random::<f64>() < p_churn.clamp(0.0, 0.95);
         let outcome: &'static str;

@@ -56,6 +56,35 @@ impl Label {
     }
 }
 
+/// The labels of (account, day) pairs — published scores, alerts — from the
+/// labels SQL, with training's censoring. The feature set's views must be
+/// registered (the labels read its staging); replaces the engine's
+/// `snapshots` view with these pairs.
+pub async fn labels_at(engine: &Engine, cfg: &Config, pairs: &[(String, i32)]) -> Result<HashMap<(String, i32), Label>> {
+    use std::sync::Arc;
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("account_id", arrow::datatypes::DataType::Utf8, false),
+        arrow::datatypes::Field::new("as_of", arrow::datatypes::DataType::Date32, false),
+    ]));
+    let ids: Vec<&str> = pairs.iter().map(|(a, _)| a.as_str()).collect();
+    let days: Vec<i32> = pairs.iter().map(|(_, d)| *d).collect();
+    let batch = arrow::array::RecordBatch::try_new(schema.clone(), vec![Arc::new(arrow::array::StringArray::from(ids)), Arc::new(arrow::array::Date32Array::from(days))])
+        .map_err(|e| Error::other("labels", e))?;
+    engine.register_batches("labelled_pairs", schema, vec![batch])?;
+    engine.define_view("snapshots", "SELECT DISTINCT account_id, as_of, CAST(as_of AS INT) AS as_of_day FROM labelled_pairs", false, "the labelled pairs").await?;
+    SqlFolder::load(&cfg.sql_dir, "labels", LABELS_VERSION)?.register(engine).await?;
+    let mut out = HashMap::new();
+    for b in engine.query("SELECT account_id, CAST(as_of AS INT) AS as_of, days_to_churn, expanded, observed_days FROM labels").await? {
+        let (ids, d, dtc, exp, obs) =
+            (columns::strings(&b, "account_id")?, columns::floats(&b, "as_of")?, columns::floats(&b, "days_to_churn")?, columns::floats(&b, "expanded")?, columns::floats(&b, "observed_days")?);
+        for i in 0..b.num_rows() {
+            let label = Label { days_to_churn: (!dtc[i].is_nan()).then_some(dtc[i] as i32), expanded: exp[i] > 0.5, observed_days: obs[i] as i32 };
+            out.insert((ids[i].clone().unwrap_or_default(), d[i] as i32), label);
+        }
+    }
+    Ok(out)
+}
+
 /// Default LightGBM parameters; `training.lightgbm` overrides them.
 pub fn default_params(cfg: &Config) -> lgbm::Params {
     let t = &cfg.training;

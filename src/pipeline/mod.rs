@@ -41,6 +41,7 @@ pub enum Command {
     Demo,
     Sync,
     Backtest,
+    Effectiveness,
 }
 
 impl Command {
@@ -53,6 +54,7 @@ impl Command {
             Command::Demo => "demo",
             Command::Sync => "sync",
             Command::Backtest => "backtest",
+            Command::Effectiveness => "effectiveness",
         }
     }
 }
@@ -500,6 +502,66 @@ pub async fn backtest(cfg: &Config, origins: usize) -> Result<Vec<tables::backte
     }
     .await;
     job.finish(r).await
+}
+
+// ---- effectiveness ----------------------------------------------------------------------
+
+/// `effectiveness`: the alerts of `from..=to` (default: every published
+/// partition) against the outcomes since, per playbook, written to the
+/// `effectiveness` table partitioned by `to`.
+pub async fn effectiveness(cfg: &Config, from: Option<NaiveDate>, to: Option<NaiveDate>, min_units: usize) -> Result<Vec<tables::effectiveness::Row>> {
+    let mut job = Job::start(cfg, Command::Effectiveness).await?;
+    let r = async {
+        let engine = validate_stage(&mut job, cfg, false).await?;
+        let t = &tables::alerts::TABLE;
+        let mut dates: Vec<NaiveDate> = job.out.partitions(t.name).await?.iter().filter_map(|p| t.partition_value(p)).filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).collect();
+        dates.retain(|d| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t));
+        dates.sort();
+        let (Some(first), Some(last)) = (dates.first().copied(), dates.last().copied()) else {
+            return Err(Error::Usage("no `alerts` partition in that range: run `healthscore score` with `playbooks:` configured first".into()));
+        };
+        let mut alerts = Vec::new();
+        for d in &dates {
+            alerts.extend(tables::alerts::read_earlier(&job.out.read_partition(t.name, &t.partition(*d)).await?.unwrap_or_default())?);
+        }
+        let rows = timed(
+            &mut job.manifest,
+            "effectiveness",
+            async {
+                let units = crate::playbooks::effectiveness::units(&alerts);
+                // the labels read the feature set's staging views
+                crate::features::FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?.register(&engine, &[]).await?;
+                let pairs: Vec<(String, i32)> = units.iter().map(|u| (u.account_id.clone(), u.first)).collect();
+                let labels = crate::model::train::labels_at(&engine, cfg, &pairs).await?;
+                let feedback = alert_feedback(&engine).await?;
+                Ok(crate::playbooks::effectiveness::measure(&units, &labels, cfg.training.expansion_horizon, &feedback, min_units, crate::dates::day(first)))
+            },
+            |rows| format!("{} playbooks, alerts of {first} to {last}", rows.len()),
+        )
+        .await?;
+        let e = &tables::effectiveness::TABLE;
+        let batch = tables::effectiveness::batch(&rows, crate::dates::day(last))?;
+        let staged = job.out.stage(e.name, &e.partition(last), &e.schema(), &[batch]).await?;
+        job.manifest.tables = job.out.publish(vec![staged]).await?;
+        Ok(rows)
+    }
+    .await;
+    job.finish(r).await
+}
+
+/// `alert_feedback` when the export has it: alert id → helpful.
+async fn alert_feedback(engine: &Engine) -> Result<std::collections::HashMap<String, bool>> {
+    let mut out = std::collections::HashMap::new();
+    if !engine.present("alert_feedback") {
+        return Ok(out);
+    }
+    for b in engine.query("SELECT alert_id, CAST(helpful AS DOUBLE) AS helpful FROM alert_feedback WHERE helpful IS NOT NULL").await? {
+        let (ids, h) = (crate::columns::strings(&b, "alert_id")?, crate::columns::floats(&b, "helpful")?);
+        for i in 0..b.num_rows() {
+            out.insert(ids[i].clone().unwrap_or_default(), h[i] > 0.5);
+        }
+    }
+    Ok(out)
 }
 
 // ---- sync -------------------------------------------------------------------------------

@@ -464,3 +464,32 @@ pub fn backtest_text(rows: &[Row]) -> String {
     }
     o
 }
+
+/// The effectiveness table as a person reads it.
+pub fn effectiveness_text(rows: &[tables::effectiveness::Row]) -> String {
+    let mut o = String::new();
+    let pct = |k: usize, n: usize| if n == 0 { "    –".to_string() } else { format!("{:>5.1}%", 100.0 * k as f64 / n as f64) };
+    out!(o, "playbook               treated control maturing  churn treated  control   reduction (95%)        verdict");
+    for r in rows {
+        let red = match r.churn_reduction {
+            Some(i) => format!("{:>4.0}% ({:.0}% to {:.0}%)", 100.0 * i.value, 100.0 * i.low, 100.0 * i.high),
+            None => "–".into(),
+        };
+        out!(
+            o,
+            "{:<22} {:>7} {:>7} {:>8}  {:>13} {:>8}   {:<22} {}",
+            r.playbook,
+            r.treated,
+            r.control,
+            r.maturing,
+            pct(r.treated_churned, r.treated),
+            pct(r.control_churned, r.control),
+            red,
+            r.verdict
+        );
+        if r.feedback > 0 {
+            out!(o, "  {} feedback rows, {:.0}% helpful", r.feedback, 100.0 * r.helpful as f64 / r.feedback as f64);
+        }
+    }
+    o
+}

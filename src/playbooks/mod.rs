@@ -5,13 +5,16 @@
 //!  account_scores rows (+ the previous run's tier) ─▶ each playbook's trigger ─▶ candidates
 //!    route: automated → a person above `human_arr_above` or in a strategic segment
 //!    held back, in this order:  override · cooldown (earlier alerts) · below_confidence
-//!                               · control_group (deterministic share) · cap (per account, 7 days)
+//!                               · cap (per account, 7 days) · control_group (deterministic
+//!                               share of what would be sent, per account, playbook and cohort)
 //!  ─▶ the `alerts` rows, sorted by (account_id, playbook)
 //! ```
 //!
 //! Everything is a function of the scores, the earlier alerts and the
 //! config: a rerun of the same `as_of` gives the same alerts, the same
 //! control group and the same ids.
+
+pub mod effectiveness;
 
 use std::collections::BTreeMap;
 
@@ -34,16 +37,25 @@ fn fnv(s: &str) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Whether (account, playbook) is held out this month: the same answer on
-/// every run of the month, a fresh draw each month.
-pub fn in_control_group(account_id: &str, playbook: &str, as_of: i32, share: f64) -> bool {
-    let month = date(as_of).format("%Y-%m");
+/// Whether (account, playbook) is held out for the cohort of `cohort_day`
+/// (the month of the account's next renewal, see `cohort`): the same answer
+/// on every run until that renewal, a fresh draw for the next one.
+pub fn in_control_group(account_id: &str, playbook: &str, cohort_day: i32, share: f64) -> bool {
+    let month = date(cohort_day).format("%Y-%m");
     let h = fnv(&format!("{account_id}|{playbook}|{month}"));
     ((h >> 11) as f64 / (1u64 << 53) as f64) < share
 }
 
 fn money(v: f64) -> String {
     render(Unit::Currency, v)
+}
+
+/// The day an alert's control group is drawn for: the account's next
+/// renewal when it is within a year (an account held out stays held out
+/// through the months before its renewal, so its outcome there measures the
+/// playbook), else `as_of` (a fresh draw each month).
+pub fn cohort(r: &account_scores::Row, as_of: i32) -> i32 {
+    r.renewal_date.filter(|d| *d >= as_of && *d - as_of <= 366).unwrap_or(as_of)
 }
 
 /// A feature's value for an account at `as_of` (None when missing).
@@ -142,14 +154,13 @@ pub fn evaluate(
                     && ((as_of - e.as_of) as i64) < p.cooldown_days
                     && matches!(e.suppressed_by, None | Some(Suppression::ControlGroup))
             });
+            let cohort_day = cohort(r, as_of);
             let suppressed_by = if r.override_applied {
                 Some(Suppression::Override)
             } else if cooled {
                 Some(Suppression::Cooldown)
             } else if route == Route::Automated && !(p90 >= pb.automated_min_p_churn) {
                 Some(Suppression::BelowConfidence)
-            } else if in_control_group(&r.account_id, &p.name, as_of, pb.control_share) {
-                Some(Suppression::ControlGroup)
             } else {
                 None
             };
@@ -169,11 +180,21 @@ pub fn evaluate(
                 arr: r.arr,
                 arr_at_risk,
                 p_churn_90d: p90,
+                cohort: cohort_day,
                 suppressed_by,
             });
         }
     }
     cap(&mut out, pb.cap_per_week, as_of, earlier);
+    // the control group is drawn among what would be sent, after the cap:
+    // drawn before it, the cap would drop treated alerts of the accounts
+    // with the most alerts (the riskiest) and never their held-out twins,
+    // and the groups would no longer be alike
+    for a in out.iter_mut().filter(|a| a.suppressed_by.is_none()) {
+        if in_control_group(&a.account_id, &a.playbook, a.cohort, pb.control_share) {
+            a.suppressed_by = Some(Suppression::ControlGroup);
+        }
+    }
     out.sort_by(|a, b| (&a.account_id, &a.playbook).cmp(&(&b.account_id, &b.playbook)));
     out
 }
@@ -190,7 +211,8 @@ pub fn shadow(rows: &mut [alerts::Row]) {
 /// runs sent in the 6 days before counts; today's highest priority are kept.
 fn cap(rows: &mut [alerts::Row], per_week: usize, as_of: i32, earlier: &[Earlier]) {
     let mut sent_before: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in earlier.iter().filter(|e| e.suppressed_by.is_none() && e.as_of < as_of && as_of - e.as_of < 7) {
+    // held-out alerts count as sent: the cap treats both groups alike
+    for e in earlier.iter().filter(|e| matches!(e.suppressed_by, None | Some(Suppression::ControlGroup)) && e.as_of < as_of && as_of - e.as_of < 7) {
         *sent_before.entry(e.account_id.as_str()).or_default() += 1;
     }
     let mut by_account: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -314,7 +336,7 @@ mod tests {
         for day in [0, 3, 8] {
             let a = evaluate(&pb, &rows, &none, &[90], 90, AS_OF + day, &earlier);
             seen.push(a[0].suppressed_by);
-            earlier.push(Earlier { account_id: "a".into(), playbook: "red".into(), as_of: AS_OF + day, suppressed_by: a[0].suppressed_by });
+            earlier.push(Earlier { alert_id: a[0].alert_id.clone(), account_id: "a".into(), playbook: "red".into(), as_of: AS_OF + day, cohort: AS_OF + day, suppressed_by: a[0].suppressed_by });
         }
         assert_eq!(seen, vec![None, Some(Suppression::Cooldown), None]);
     }
@@ -329,7 +351,7 @@ mod tests {
         assert_eq!(sent.len(), 2);
         assert_eq!(a.iter().filter(|r| r.suppressed_by == Some(Suppression::Cap)).count(), 1);
         // one sent 3 days before leaves room for one today; one 7 days before does not count
-        let before = |d: i32| Earlier { account_id: "a".into(), playbook: "other".into(), as_of: AS_OF - d, suppressed_by: None };
+        let before = |d: i32| Earlier { alert_id: format!("x{d}"), account_id: "a".into(), playbook: "other".into(), as_of: AS_OF - d, cohort: AS_OF - d, suppressed_by: None };
         let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[90], 90, AS_OF, &[before(3)]);
         assert_eq!(a.iter().filter(|r| r.suppressed_by.is_none()).count(), 1);
         let a = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[90], 90, AS_OF, &[before(7)]);

@@ -10,19 +10,15 @@
 //! for most of its accounts. Its calibration error is the mean, over deciles
 //! of the predicted `p_churn_{h}d`, of |mean predicted − observed rate|.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use arrow::array::{Date32Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
 
 use crate::columns;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::features::SqlFolder;
-use crate::model::train::{Label, LABELS_VERSION};
+use crate::error::Result;
+use crate::model::train::labels_at;
 use crate::output::tables::account_scores;
 use crate::output::Output;
 
@@ -125,21 +121,8 @@ pub async fn live(engine: &Engine, cfg: &Config, out: &Output, as_of: NaiveDate,
         }
         scored.push((*d, rows));
     }
-    let (ids, dates): (Vec<&str>, Vec<i32>) = scored.iter().flat_map(|(d, rows)| rows.iter().map(move |(id, _)| (id.as_str(), crate::dates::day(*d)))).unzip();
-    let schema = Arc::new(Schema::new(vec![Field::new("account_id", DataType::Utf8, false), Field::new("as_of", DataType::Date32, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(ids)), Arc::new(Date32Array::from(dates))])
-        .map_err(|e| Error::other("live backtest", e))?;
-    engine.register_batches("live_scored", schema, vec![batch])?;
-    engine.define_view("snapshots", "SELECT account_id, as_of, CAST(as_of AS INT) AS as_of_day FROM live_scored", false, "the live backtest's snapshots").await?;
-    SqlFolder::load(&cfg.sql_dir, "labels", LABELS_VERSION)?.register(engine).await?;
-    let mut labels: HashMap<(String, i32), Label> = HashMap::new();
-    for b in engine.query("SELECT account_id, CAST(as_of AS INT) AS as_of, days_to_churn, observed_days FROM labels").await? {
-        let (ids, d, dtc, obs) = (columns::strings(&b, "account_id")?, columns::floats(&b, "as_of")?, columns::floats(&b, "days_to_churn")?, columns::floats(&b, "observed_days")?);
-        for i in 0..b.num_rows() {
-            let label = Label { days_to_churn: (!dtc[i].is_nan()).then_some(dtc[i] as i32), expanded: false, observed_days: obs[i] as i32 };
-            labels.insert((ids[i].clone().unwrap_or_default(), d[i] as i32), label);
-        }
-    }
+    let pairs: Vec<(String, i32)> = scored.iter().flat_map(|(d, rows)| rows.iter().map(move |(id, _)| (id.clone(), crate::dates::day(*d)))).collect();
+    let labels = labels_at(engine, cfg, &pairs).await?;
     for (d, rows) in scored {
         let day = crate::dates::day(d);
         let mut pairs: Vec<(f64, bool)> = rows.iter().filter_map(|(id, p)| Some((*p, labels.get(&(id.clone(), day))?.churned_within(horizon)?))).collect();

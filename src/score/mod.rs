@@ -208,6 +208,12 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
     };
 
     let seats = frame.col("seat_utilization");
+    // `accounts` is today's row: its ARR and renewal date are facts of the
+    // export's day. A past `as_of` (a backfill) reads them from the
+    // point-in-time features instead, and has none when they are absent.
+    let past = as_of < engine.export_date;
+    let feature = |i: usize, name: &str| frame.col(name).map(|j| frame.value(i, j)).filter(|v| v.is_finite());
+    let as_of_day = crate::dates::day(as_of);
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let id = frame.account_id[i].clone();
@@ -224,8 +230,8 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
             crm_id: a.and_then(|a| a.crm_id.clone()),
             name: a.and_then(|a| a.name.clone()),
             owner: a.and_then(|a| a.owner.clone()),
-            arr: a.map(|a| a.arr).unwrap_or(f64::NAN),
-            renewal_date: a.and_then(|a| a.renewal),
+            arr: if past { feature(i, "arr").unwrap_or(f64::NAN) } else { a.map(|a| a.arr).unwrap_or(f64::NAN) },
+            renewal_date: if past { feature(i, "days_to_renewal").map(|d| as_of_day + d as i32) } else { a.and_then(|a| a.renewal) },
             segment_percentile: round1(percentile(&seg, s.health[i])),
             segment: seg,
             health,

@@ -9,6 +9,7 @@ mod score;
 mod crm;
 mod sync;
 mod delivery;
+mod effectiveness;
 mod s3;
 mod setup;
 mod house;

@@ -23,6 +23,7 @@ pub const ARR: &str = "arr";
 pub const ARR_AT_RISK: &str = "arr_at_risk";
 pub const P_CHURN_90D: &str = "p_churn_90d";
 pub const CONTROL_GROUP: &str = "control_group";
+pub const COHORT: &str = "cohort";
 pub const SUPPRESSED_BY: &str = "suppressed_by";
 
 pub const TABLE: Table = Table {
@@ -47,6 +48,7 @@ pub const TABLE: Table = Table {
         col(ARR_AT_RISK, Type::Float, true, "ARR × p_churn_90d."),
         col(P_CHURN_90D, Type::Float, true, "The churn probability within 90 days (the longest horizon when 90 is not modelled)."),
         col(CONTROL_GROUP, Type::Bool, false, "Held out to measure the playbook: never delivered."),
+        col(COHORT, Type::Date, false, "The day the control group was drawn for: the account's next renewal within a year (held out until it), else `as_of`. `effectiveness` counts one unit per account, playbook and cohort."),
         col(SUPPRESSED_BY, Type::Text, true, "Why it is not sent: override, cooldown, below_confidence, control_group, cap or shadow; null when sent."),
     ],
 };
@@ -104,6 +106,8 @@ pub struct Row {
     pub arr: f64,
     pub arr_at_risk: f64,
     pub p_churn_90d: f64,
+    /// Days since 1970-01-01.
+    pub cohort: i32,
     pub suppressed_by: Option<Suppression>,
 }
 
@@ -133,19 +137,22 @@ pub fn batch(rows: &[Row], as_of: i32) -> Result<RecordBatch> {
             ARR_AT_RISK => floats(rows, |r| Some(r.arr_at_risk)),
             P_CHURN_90D => floats(rows, |r| Some(r.p_churn_90d)),
             CONTROL_GROUP => bools(rows, |r| r.control_group()),
+            COHORT => dates(rows, |r| Some(r.cohort)),
             SUPPRESSED_BY => texts(rows, |r| r.suppressed_by.map(|s| s.as_str().to_string())),
             _ => return None,
         })
     })
 }
 
-/// An alert of an earlier run, as cooldown and the cap read it.
+/// An alert of an earlier run, as cooldown, the cap and `effectiveness` read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Earlier {
+    pub alert_id: String,
     pub account_id: String,
     pub playbook: String,
     /// Days since 1970-01-01.
     pub as_of: i32,
+    pub cohort: i32,
     pub suppressed_by: Option<Suppression>,
 }
 
@@ -156,11 +163,16 @@ pub fn read_earlier(batches: &[RecordBatch]) -> Result<Vec<Earlier>> {
         let pb = crate::columns::strings(b, PLAYBOOK)?;
         let d = crate::columns::days(b, AS_OF)?;
         let s = crate::columns::strings(b, SUPPRESSED_BY)?;
+        let alert = crate::columns::strings(b, ALERT_ID)?;
+        // partitions written before the cohort was kept drew by month
+        let cohort = if b.column_by_name(COHORT).is_some() { crate::columns::days(b, COHORT)? } else { d.clone() };
         for i in 0..b.num_rows() {
             out.push(Earlier {
+                alert_id: alert[i].clone().unwrap_or_default(),
                 account_id: ids[i].clone().unwrap_or_default(),
                 playbook: pb[i].clone().unwrap_or_default(),
                 as_of: d[i],
+                cohort: cohort[i],
                 suppressed_by: s[i].as_deref().and_then(Suppression::parse),
             });
         }

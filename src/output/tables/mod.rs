@@ -15,6 +15,7 @@
 pub mod account_scores;
 pub mod alerts;
 pub mod backtest;
+pub mod effectiveness;
 pub mod features;
 pub mod model_metrics;
 pub mod score_drivers;
@@ -33,6 +34,7 @@ pub const ALL: &[&Table] = &[
     &alerts::TABLE,
     &model_metrics::TABLE,
     &backtest::TABLE,
+    &effectiveness::TABLE,
     &features::TABLE,
     &sync_log::TABLE,
     &sync_rejections::TABLE,
