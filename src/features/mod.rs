@@ -152,6 +152,11 @@ impl FeatureSet {
         self.spec.features.iter().filter(|f| f.requires.iter().all(|r| present.contains(r.as_str()))).collect()
     }
 
+    /// The available features the model reads (not the text the messages quote).
+    pub fn model_inputs(&self, present: &BTreeSet<String>) -> Vec<&Feature> {
+        self.available(present).into_iter().filter(|f| f.model).collect()
+    }
+
     /// Registers every view (computing the shared small ones once) for `dates`,
     /// and returns the output view's rows sorted by (as_of, account_id).
     pub async fn build(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<Vec<RecordBatch>> {

@@ -62,6 +62,10 @@ pub struct Feature {
     pub explain: bool,
     #[serde(default)]
     pub categorical: bool,
+    /// An input of the model. `false`: text the alert messages quote (the
+    /// product areas that stopped), computed with the features, never trained on.
+    #[serde(default = "yes")]
+    pub model: bool,
 }
 
 fn yes() -> bool {
@@ -84,6 +88,7 @@ impl Feature {
             requires: vec![],
             explain: true,
             categorical: false,
+            model: true,
         }
     }
 }
@@ -115,6 +120,9 @@ impl Spec {
                     f.group,
                     groups.join(", ")
                 )));
+            }
+            if !f.model && f.explain {
+                return Err(Error::Config(format!("`{file}`: feature `{}` is not a model input (`model: false`), so it cannot be explained: set `explain: false`", f.name)));
             }
             if f.explain && f.reason.is_none() {
                 return Err(Error::Config(format!("`{file}`: feature `{}` is explained but has no `reason` template", f.name)));

@@ -68,7 +68,7 @@ pub struct Summary {
 pub fn cause_features(cause: &str) -> &'static [&'static str] {
     match cause {
         "usage_decline" => &["active_users_trend", "logins_trend", "events_trend"],
-        "low_adoption" => &["feature_breadth_30d", "feature_breadth_trend"],
+        "low_adoption" => &["feature_breadth_30d", "feature_breadth_trend", "areas_stopped_30d"],
         "seats_unused" => &["seat_utilization", "active_users_30d"],
         "support_spike" => &["tickets_90d", "ticket_spike_ratio", "high_priority_share_90d"],
         "cancel_intent" => &["cancel_intent_90d"],

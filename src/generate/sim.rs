@@ -685,8 +685,17 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, effect: 
                 }
                 let late = rng.random::<f64>() < 0.003;
                 out.usage.push(UsageRow { account: idx as u32, user: ui as u16, date: d, feature: 0, events: rng.random_range(1..4), late });
+                // low adoption: the team abandons whole product areas, the
+                // last adopted first, more of them as the episode goes on
+                let abandoned = ((adopted.len() - 1) as f64 * adoption_cut).round() as usize;
                 for (k, f) in adopted.iter().enumerate() {
-                    let keep = if k == 0 { 0.9 } else { 0.55 * (1.0 - adoption_cut) };
+                    let keep = if k == 0 {
+                        0.9
+                    } else if k >= adopted.len() - abandoned {
+                        0.0
+                    } else {
+                        0.55
+                    };
                     if rng.random::<f64>() < keep {
                         out.usage.push(UsageRow {
                             account: idx as u32,

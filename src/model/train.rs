@@ -196,12 +196,12 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
         }
     }
     let present = engine.present_tables();
-    let available = fs.available(&present);
+    let available = fs.model_inputs(&present);
     let mut dropped: Vec<String> = fs
         .spec
         .features
         .iter()
-        .filter(|f| !available.iter().any(|a| a.name == f.name))
+        .filter(|f| f.model && !available.iter().any(|a| a.name == f.name))
         .map(|f| {
             let missing: Vec<&str> = f.requires.iter().filter(|r| !present.contains(r.as_str())).map(String::as_str).collect();
             format!("`{}`: the export has no `{}`", f.name, missing.join("`, `"))

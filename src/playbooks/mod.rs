@@ -101,11 +101,34 @@ pub fn fires(t: &Trigger, r: &account_scores::Row, value: Values, as_of: i32, ex
     }
 }
 
+/// Risk reasons about what the account uses: with them, the message names
+/// the product areas that stopped.
+const AREA_REASONS: &[&str] = &["areas_stopped_30d", "feature_breadth_30d", "feature_breadth_trend", "events_trend"];
+
 /// The alert in the account's own terms.
 fn message(p: &Playbook, r: &account_scores::Row, trigger: &str) -> String {
     let mut m = format!("{}{}", trigger[..1].to_uppercase(), &trigger[1..]);
-    let (label, reasons) = if matches!(p.trigger, Trigger::Expansion { .. }) { ("Talking points", &r.positive) } else { ("Why", &r.risk) };
-    let reasons: Vec<&str> = reasons.iter().map(|(_, t)| t.as_str()).filter(|t| !trigger.contains(*t)).collect();
+    let expansion = matches!(p.trigger, Trigger::Expansion { .. });
+    let (label, reasons) = if expansion { ("Talking points", &r.positive) } else { ("Why", &r.risk) };
+    // the first reason about what the account uses names the areas that stopped
+    let areas = r.areas_stopped.as_deref().filter(|a| !a.is_empty() && !expansion);
+    let at = areas.and(reasons.iter().position(|(f, _)| AREA_REASONS.contains(&f.as_str())));
+    let reasons: Vec<String> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, (f, t))| match (areas, Some(i) == at) {
+            (Some(a), true) => {
+                let it = if a.contains(',') { "them" } else { "it" };
+                if f == "areas_stopped_30d" {
+                    format!("Stopped using {a} in the last 30 days — offer a training session on {it}")
+                } else {
+                    format!("{t}: stopped using {a} — offer a training session on {it}")
+                }
+            }
+            _ => t.clone(),
+        })
+        .filter(|t| !trigger.contains(t.as_str()))
+        .collect();
     if !reasons.is_empty() {
         m.push_str(&format!(". {label}: {}", reasons.join("; ")));
     }
@@ -263,6 +286,7 @@ mod tests {
             hazards: vec![],
             previous_tier: None,
             owner: None,
+            areas_stopped: None,
             seat_utilization: None,
             care: None,
         }
@@ -325,6 +349,26 @@ mod tests {
         assert_eq!((a[0].priority, a[0].p_churn_90d, a[0].route, a[0].severity), (15_000.0, 0.3, "csm", Severity::Medium.as_str()));
         let again = evaluate(&pb, &[row("a", Tier::Red, 30.0)], &none, &[30, 60, 90], 90, AS_OF, &[]);
         assert_eq!(a, again, "a rerun gives the same alerts and ids");
+    }
+
+    #[test]
+    fn the_message_names_the_product_areas_that_stopped_when_use_is_the_reason() {
+        let pb = books("control_share: 0\nrules:\n  - { name: red, trigger: { in_tier_for: { tier: red, days: 0 } }, action: Call }\n");
+        let mut r = row("a", Tier::Red, 30.0);
+        r.areas_stopped = Some("exports, reports".into());
+        // a usage reason: the areas are named in it
+        r.risk = vec![("feature_breadth_trend".into(), "Features in use down 40% vs the prior 30 days".into()), ("nps_latest".into(), "NPS 4".into())];
+        let m = &evaluate(&pb, std::slice::from_ref(&r), &none, &[90], 90, AS_OF, &[])[0].message;
+        assert!(m.contains("Why: Features in use down 40% vs the prior 30 days: stopped using exports, reports — offer a training session on them; NPS 4."), "{m}");
+        // the count itself as the reason: one sentence naming them
+        r.risk = vec![("areas_stopped_30d".into(), "Product areas used the month before but not in the last 30 days: 1".into())];
+        r.areas_stopped = Some("reports".into());
+        let m = &evaluate(&pb, std::slice::from_ref(&r), &none, &[90], 90, AS_OF, &[])[0].message;
+        assert!(m.contains("Why: Stopped using reports in the last 30 days — offer a training session on it."), "{m}");
+        // no usage reason: the areas are not the story
+        r.risk = vec![("nps_latest".into(), "NPS 4".into())];
+        let m = &evaluate(&pb, std::slice::from_ref(&r), &none, &[90], 90, AS_OF, &[])[0].message;
+        assert!(!m.contains("reports"), "{m}");
     }
 
     #[test]

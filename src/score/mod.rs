@@ -185,6 +185,12 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
     let features: Vec<&Feature> = card.features.iter().map(|n| fs.spec.get(n).expect("checked by current_model")).collect();
     let batches = fs.build(engine, &[as_of]).await?;
     let (frame, _) = frame::build(&batches, &features, Some(&card.vocab))?;
+    // the text the messages quote, when the feature set computes it
+    let mut areas: HashMap<String, String> = HashMap::new();
+    for b in batches.iter().filter(|b| b.column_by_name("areas_stopped").is_some()) {
+        let (ids, a) = (columns::strings(b, "account_id")?, columns::strings(b, "areas_stopped")?);
+        areas.extend(ids.into_iter().zip(a).filter_map(|(i, a)| Some((i?, a?))));
+    }
     let s = model.predict(&frame, &features, &cfg.rule_weights)?;
     let medians = reasons::segment_medians(&frame);
     let info = account_info(engine).await?;
@@ -230,6 +236,7 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
             crm_id: a.and_then(|a| a.crm_id.clone()),
             name: a.and_then(|a| a.name.clone()),
             owner: a.and_then(|a| a.owner.clone()),
+            areas_stopped: areas.get(&id).cloned(),
             arr: if past { feature(i, "arr").unwrap_or(f64::NAN) } else { a.map(|a| a.arr).unwrap_or(f64::NAN) },
             renewal_date: if past { feature(i, "days_to_renewal").map(|d| as_of_day + d as i32) } else { a.and_then(|a| a.renewal) },
             segment_percentile: round1(percentile(&seg, s.health[i])),

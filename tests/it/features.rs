@@ -333,3 +333,50 @@ async fn account_history_gives_the_segment_as_it_was() {
     assert!(ids.iter().all(|i| before.get(i).is_none_or(|s| s != "strategic")), "a segment was read before it began");
     assert!(after.iter().filter(|(i, _)| !ids.contains(i)).all(|(_, s)| s != "strategic"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_product_areas_that_stopped_are_named_as_the_export_names_them() {
+    let dir = scratch("areas");
+    let data = dir.join("data");
+    tiny_export(&data);
+    // a1 used reports and exports 31–60 days before, only exports since; a2 kept dashboards
+    let as_of = "2026-11-01";
+    let rows: &[(&str, &str, &str)] = &[
+        ("a1", "2026-08-01", "login"),
+        ("a1", "2026-09-10", "reports"),
+        ("a1", "2026-09-12", "exports"),
+        ("a1", "2026-10-20", "exports"),
+        ("a2", "2026-08-01", "login"),
+        ("a2", "2026-09-15", "dashboards"),
+        ("a2", "2026-10-25", "dashboards"),
+        ("a3", "2026-10-28", "reports"),
+    ];
+    let s = |k: usize| Arc::new(StringArray::from(rows.iter().map(|r| [r.0, r.1, r.2][k]).collect::<Vec<_>>())) as ArrayRef;
+    write_parquet(
+        &data.join("usage/part-0.parquet"),
+        vec![
+            ("account_id", s(0)),
+            ("user_id", Arc::new(StringArray::from(vec!["u1"; rows.len()])) as ArrayRef),
+            ("date", Arc::new(Date32Array::from(rows.iter().map(|r| day(r.1)).collect::<Vec<_>>())) as ArrayRef),
+            ("feature", s(2)),
+            ("events", Arc::new(Int64Array::from(vec![3; rows.len()])) as ArrayRef),
+        ],
+    );
+    let cfg = Config::load(&config_for(&dir, &data, &dir.join("models"), "")).unwrap();
+    let engine = Engine::open(&cfg).await.unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version).unwrap();
+    let b = fs.build(&engine, &[NaiveDate::parse_from_str(as_of, "%Y-%m-%d").unwrap()]).await.unwrap();
+    let mut got = std::collections::BTreeMap::new();
+    for b in &b {
+        let (ids, names, n) = (healthscore::columns::strings(b, "account_id").unwrap(), healthscore::columns::strings(b, "areas_stopped").unwrap(), healthscore::columns::floats(b, "areas_stopped_30d").unwrap());
+        for i in 0..b.num_rows() {
+            got.insert(ids[i].clone().unwrap(), (names[i].clone(), n[i]));
+        }
+    }
+    assert_eq!(got["a1"], (Some("reports".to_string()), 1.0));
+    assert_eq!(got["a2"], (None, 0.0));
+    // younger than 60 days: no prior month to compare with
+    assert!(got.get("a3").is_none_or(|(a, n)| a.is_none() && n.is_nan()), "{:?}", got.get("a3"));
+    // and the model never trains on the names
+    assert!(!fs.model_inputs(&engine.present_tables()).iter().any(|f| f.name == "areas_stopped"));
+}

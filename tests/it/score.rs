@@ -255,6 +255,10 @@ fn playbooks_fire_from_the_scores_and_hold_back_by_cooldown_and_cap_across_runs(
     };
     let runs: Vec<Vec<A>> = dates.iter().map(|d| load(d)).collect();
     assert!(runs.iter().all(|r| !r.is_empty()), "every run fires some playbook");
+    // where what the account uses is the story, the message names the areas it stopped using
+    let messages: Vec<String> = dates.iter().flat_map(|d| alerts(d).iter().flat_map(|b| strings(b, "message").unwrap().into_iter().flatten()).collect::<Vec<_>>()).collect();
+    let named = messages.iter().filter(|m| m.contains("stopped using ") && m.contains("— offer a training session on")).count();
+    assert!(named > 0, "no message names a product area that stopped, of {}", messages.len());
     for r in &runs {
         assert!(r.iter().all(|a| a.control == (a.suppressed.as_deref() == Some("control_group"))));
     }

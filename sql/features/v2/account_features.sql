@@ -28,6 +28,8 @@ SELECT
     CASE WHEN c.tenure_days >= 60 THEN
         (coalesce(uf.feature_breadth_30d, 0) - coalesce(uf.feature_breadth_prev30, 0)) / greatest(coalesce(uf.feature_breadth_prev30, 0), 1.0)
     END AS feature_breadth_trend,
+    CASE WHEN c.tenure_days >= 60 THEN coalesce(uf.areas_stopped_30d, 0) END AS areas_stopped_30d,
+    CASE WHEN c.tenure_days >= 60 THEN uf.areas_stopped END AS areas_stopped,
     -- support
     coalesce(sp.tickets_90d, 0) AS tickets_90d,
     coalesce(sp.tickets_30d, 0) / (coalesce(sp.tickets_prior_60d, 0) / 2.0 + 0.5) AS ticket_spike_ratio,

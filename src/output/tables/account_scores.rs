@@ -174,6 +174,9 @@ pub struct Row {
     pub previous_tier: Option<Tier>,
     /// The account owner's email from `accounts`, when the export has one (not stored).
     pub owner: Option<String>,
+    /// The product areas used the month before and not in the last 30 days,
+    /// as the export names them (not stored: the alert messages quote them).
+    pub areas_stopped: Option<String>,
     /// Share of licensed seats in use, when the feature set has it (not stored).
     pub seat_utilization: Option<f64>,
     /// Set with the history (they read `score_delta_30d`).
@@ -280,6 +283,7 @@ pub(crate) mod tests {
             hazards: vec![],
             previous_tier: None,
             owner: None,
+            areas_stopped: None,
             seat_utilization: None,
             care: Some(CareColumns { segment: CareSegment::LowTouch, vip: false, win_back: false, expansion_intent: false }),
         }
