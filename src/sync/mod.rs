@@ -183,6 +183,11 @@ pub trait Destination: Send + Sync + 'static {
     }
     /// An alert as this destination writes it: CRM field → value.
     fn alert(&self, a: &alerts::Delivery, due: i32) -> BTreeMap<String, Value>;
+    /// The CRM field an alert's task is assigned by, with the CRM's user
+    /// ids for `emails` (the accounts' owners) that it knows.
+    fn owners<'a>(&'a self, _shared: &'a Shared, _emails: &'a [String]) -> BoxFuture<'a, Result<Option<(&'static str, HashMap<String, String>)>>> {
+        Box::pin(async { Ok(None) })
+    }
     /// How records are grouped into requests.
     fn batches(&self, send: Vec<Record>, size: usize) -> Vec<Vec<Record>> {
         send.chunks(size).map(|c| c.to_vec()).collect()
@@ -290,7 +295,8 @@ pub fn records(batches: &[RecordBatch], s: &Settings, as_of: chrono::NaiveDate) 
 /// The alerts of a partition that `b` delivers, as records keyed by alert
 /// id; CRM tasks need the account's record (`crm_id`): alerts without one
 /// are skipped like scores without a key.
-pub fn alert_records(deliveries: &[alerts::Delivery], b: &Built, as_of: chrono::NaiveDate) -> Source {
+/// `owners`: the field tasks are assigned by and owner email → CRM user id.
+pub fn alert_records(deliveries: &[alerts::Delivery], b: &Built, as_of: chrono::NaiveDate, owners: Option<&(&'static str, HashMap<String, String>)>) -> Source {
     let mut out = Source { as_of, records: vec![], skipped_no_key: 0, duplicate_keys: vec![] };
     let Some(a) = b.settings.alerts() else { return out };
     let needs_record = !matches!(b.settings.crm, Crm::Webhook(_));
@@ -299,7 +305,12 @@ pub fn alert_records(deliveries: &[alerts::Delivery], b: &Built, as_of: chrono::
             out.skipped_no_key += 1;
             continue;
         }
-        let values = b.dest.alert(d, d.as_of + a.due_in_days as i32);
+        let mut values = b.dest.alert(d, d.as_of + a.due_in_days as i32);
+        if let Some((field, ids)) = owners {
+            if let Some(id) = d.owner.as_ref().and_then(|o| ids.get(&o.to_lowercase())) {
+                values.insert(field.to_string(), Value::Text(id.clone()));
+            }
+        }
         out.records.push(Record { account_id: d.account_id.clone(), key: d.alert_id.clone(), values, link: d.crm_id.clone() });
     }
     out
@@ -1021,6 +1032,27 @@ pub async fn latest_scores(out: &Output, as_of: Option<chrono::NaiveDate>) -> Re
     Ok((date, batches))
 }
 
+/// The CRM users the owners of `deliveries` are, when the destination
+/// assigns tasks; the owners it does not know are named in a warning (their
+/// tasks are written unassigned).
+async fn alert_owners(b: &Arc<Built>, out: &Output, deliveries: &[alerts::Delivery]) -> Result<Option<(&'static str, HashMap<String, String>)>> {
+    let mut emails: Vec<String> = deliveries.iter().filter_map(|d| d.owner.as_ref().map(|o| o.to_lowercase())).collect();
+    emails.sort();
+    emails.dedup();
+    if emails.is_empty() {
+        return Ok(None);
+    }
+    let shared = Shared::new(b, out)?;
+    let found = b.dest.owners(&shared, &emails).await?;
+    if let Some((_, ids)) = &found {
+        let unknown: Vec<&str> = emails.iter().filter(|e| !ids.contains_key(*e)).map(String::as_str).collect();
+        if !unknown.is_empty() {
+            tracing::warn!(destination = b.settings.name, "{} account owners have no user in the CRM; their tasks are written unassigned: {}", unknown.len(), unknown.join(", "));
+        }
+    }
+    Ok(found)
+}
+
 /// The alerts to send of the `alerts` partition of `as_of` (none without one).
 pub async fn latest_alerts(out: &Output, as_of: chrono::NaiveDate) -> Result<Vec<alerts::Delivery>> {
     let t = &alerts::TABLE;
@@ -1073,7 +1105,13 @@ pub async fn sync(cfg: &Config, out: &Output, as_of: Option<chrono::NaiveDate>, 
     let mut plans = Vec::new();
     let mut work = Vec::new();
     for b in &built {
-        let src = if b.settings.alerts().is_some() { alert_records(&deliveries, b, as_of) } else { records(&batches, &b.settings, as_of) };
+        let src = if b.settings.alerts().is_some() {
+            // tasks go to the account owner: the CRM's user for the owner's email
+            let owners = if opts.dry_run { None } else { alert_owners(b, out, &deliveries).await? };
+            alert_records(&deliveries, b, as_of, owners.as_ref())
+        } else {
+            records(&batches, &b.settings, as_of)
+        };
         let store = state::Store::new(out.root.child(&format!("_sync/{}/", b.settings.name)), &out.run_id);
         if opts.full_resync && !opts.dry_run && b.settings.alerts().is_none() {
             store.reset().await?;

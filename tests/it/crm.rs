@@ -83,6 +83,8 @@ pub struct Crm {
     pub jobs: HashMap<String, (String, String)>, // id → (state, csv)
     /// HubSpot: (from id, to id) of every association made.
     pub associations: Vec<(String, String)>,
+    /// The CRM's users: email → user id (HubSpot owners, Salesforce users).
+    pub users: HashMap<String, String>,
     /// Webhook: every message body received, in order.
     pub messages: Vec<Value>,
     /// Webhook: the request with this index (0-based) is recorded, then never answered.
@@ -368,8 +370,20 @@ pub fn hubspot(token: &str, ids: &[String], properties: &[&str]) -> Server {
         .route("/crm/v3/properties/{obj}/{p}", get(hs_prop_get).patch(hs_prop_patch))
         .route("/crm/v3/properties/{obj}", post(hs_prop_post))
         .route("/crm/v4/associations/{from}/{to}/batch/associate/default", post(hs_associate))
+        .route("/crm/v3/owners", get(hs_owners))
         .with_state(crm.clone());
     start(app, crm)
+}
+
+/// `GET /crm/v3/owners?email=`: the owner with that email, if any.
+async fn hs_owners(State(crm): State<Shared>, h: HeaderMap, axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>) -> Response {
+    let c = crm.lock().unwrap();
+    if !authorized(&h, &c.token) {
+        return err(401, json!({"status": "error"}));
+    }
+    let email = q.get("email").cloned().unwrap_or_default();
+    let results: Vec<Value> = c.users.get(&email).map(|id| json!({"id": id, "email": email, "type": "PERSON"})).into_iter().collect();
+    err(200, json!({"results": results}))
 }
 
 /// v4 default associations: every `from` must be a record written before.
@@ -508,6 +522,25 @@ async fn sf_composite(State(crm): State<Shared>, h: HeaderMap, body: Bytes) -> R
     err(200, Value::Array(results))
 }
 
+/// SOQL, only the user lookup: `… FROM User WHERE … Email IN ('a', 'b')`.
+async fn sf_query(State(crm): State<Shared>, h: HeaderMap, axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>) -> Response {
+    if let Some(r) = sf_auth(&crm, &h) {
+        return r;
+    }
+    let soql = q.get("q").cloned().unwrap_or_default();
+    if !soql.contains("FROM User") {
+        return err(400, json!([{"message": "unsupported query", "errorCode": "MALFORMED_QUERY"}]));
+    }
+    let c = crm.lock().unwrap();
+    let list = soql.split_once("IN (").map(|(_, r)| r.trim_end_matches(')')).unwrap_or("");
+    let records: Vec<Value> = list
+        .split(',')
+        .map(|e| e.trim().trim_matches('\'').to_string())
+        .filter_map(|e| c.users.get(&e).map(|id| json!({"attributes": {"type": "User"}, "Id": id, "Email": e})))
+        .collect();
+    err(200, json!({"totalSize": records.len(), "done": true, "records": records}))
+}
+
 /// sObject Collections upsert by an external id field: creates what is
 /// missing (`created: true`), updates what exists; keyed by the field's value.
 async fn sf_upsert(State(crm): State<Shared>, Path((_v, _obj, field)): Path<(String, String, String)>, h: HeaderMap, body: Bytes) -> Response {
@@ -637,6 +670,7 @@ pub fn salesforce(client_id: &str, client_secret: &str, ids: &[String], properti
         .route("/services/oauth2/token", post(sf_token))
         .route("/services/data/{v}/composite/sobjects", patch(sf_composite))
         .route("/services/data/{v}/composite/sobjects/{obj}/{field}", patch(sf_upsert))
+        .route("/services/data/{v}/query", get(sf_query))
         .route("/services/data/{v}/limits", get(sf_limits))
         .route("/services/data/{v}/sobjects/{obj}", get(sf_limits))
         .route("/services/data/{v}/jobs/ingest", post(sf_job_create))

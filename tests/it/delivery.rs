@@ -47,6 +47,17 @@ fn scored(name: &str, dest: &str) -> Scored {
     Scored { dir, cfg, send, held, owners }
 }
 
+/// The owners of the alerts to send as CRM users (email → id), but one: the
+/// users the CRM knows, and the owner it does not.
+fn owners_but_one(s: &Scored) -> (HashMap<String, String>, String) {
+    let mut emails: Vec<String> = s.send.keys().filter_map(|k| s.owners[k].clone()).collect();
+    emails.sort();
+    emails.dedup();
+    assert!(emails.len() >= 3, "{emails:?}");
+    let unknown = emails.pop().unwrap();
+    (emails.iter().enumerate().map(|(i, e)| (e.clone(), format!("{}", 7100 + i))).collect(), unknown)
+}
+
 fn run_sync(s: &Scored, env: &[(&str, &str)]) -> Run {
     hs_env(&["sync", "-c", s.cfg.to_str().unwrap()], env)
 }
@@ -156,13 +167,16 @@ fn a_digest_is_one_slack_message_per_owner() {
 
 #[test]
 fn alerts_become_hubspot_tasks_on_their_companies_and_a_killed_run_makes_no_duplicate() {
-    let server = crm::hubspot(TOKEN, &[], &["hs_task_subject", "hs_task_body", "hs_timestamp", "hs_task_priority", "hs_task_status", "hs_task_type"]);
+    let server = crm::hubspot(TOKEN, &[], &["hs_task_subject", "hs_task_body", "hs_timestamp", "hs_task_priority", "hs_task_status", "hs_task_type", "hubspot_owner_id"]);
     let dest = format!(
         "  - name: hubspot-tasks\n    kind: hubspot\n    deliver: alerts\n    routes: [csm, manager, executive, owner]\n    base_url: {}\n    token_env: HS_TEST_TOKEN\n    batch_size: 10\n    concurrency: 1\n    timeout_seconds: 5\n",
         server.url
     );
     let s = scored("hs-tasks", &dest);
     let env = [("HS_TEST_TOKEN", TOKEN)];
+    // every owner but one is a HubSpot user
+    let (known, unknown) = owners_but_one(&s);
+    server.crm.lock().unwrap().users = known.clone();
     // `--setup` creates the unique alert-id property the upsert matches on
     let r = hs_env(&["sync", "-c", s.cfg.to_str().unwrap(), "--setup"], &env);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -208,6 +222,10 @@ fn alerts_become_hubspot_tasks_on_their_companies_and_a_killed_run_makes_no_dupl
         assert_eq!(task["hs_task_status"], "NOT_STARTED");
         assert!(task["hs_task_body"].contains("Next step: "), "{task:?}");
         assert!(task["hs_timestamp"].ends_with("T09:00:00Z"));
+        // assigned to the account owner's HubSpot user, unassigned when the owner is none
+        let owner = s.owners[alert].clone().unwrap();
+        assert_eq!(task.get("hubspot_owner_id"), known.get(&owner), "{alert}: owner {owner}");
+        assert_eq!(owner == unknown, task.get("hubspot_owner_id").is_none());
     }
     // each input named its alert id as the unique property it is matched on
     assert!(c.bodies.iter().flat_map(|b| b["inputs"].as_array().unwrap().clone()).all(|i| i["idProperty"] == "healthscore_alert_id"));
@@ -222,6 +240,8 @@ fn alerts_become_salesforce_tasks_upserted_by_the_alert_id() {
     );
     let s = scored("sf-tasks", &dest);
     let env = [("SF_CLIENT_ID", "client-1"), ("SF_CLIENT_SECRET", "SECRET-sf-1")];
+    let (known, _) = owners_but_one(&s);
+    server.crm.lock().unwrap().users = known.clone();
     let r = run_sync(&s, &env);
     assert_eq!(r.code, 0, "{}", r.all());
     let r = run_sync(&s, &env);
@@ -235,5 +255,6 @@ fn alerts_become_salesforce_tasks_upserted_by_the_alert_id() {
         let t = &c.records[alert];
         assert_eq!((&t["WhatId"], t["ActivityDate"].as_str(), t["Status"].as_str()), (account, due.as_str(), "Not Started"), "{t:?}");
         assert!(["High", "Normal", "Low"].contains(&t["Priority"].as_str()));
+        assert_eq!(t.get("OwnerId"), known.get(s.owners[alert].as_ref().unwrap()), "the owner's user");
     }
 }

@@ -212,6 +212,29 @@ impl Destination for HubSpot {
         .collect()
     }
 
+    /// Owners by email, one `GET /crm/v3/owners?email=` each (a portal has few).
+    fn owners<'a>(&'a self, shared: &'a super::Shared, emails: &'a [String]) -> futures::future::BoxFuture<'a, crate::Result<Option<(&'static str, std::collections::HashMap<String, String>)>>> {
+        Box::pin(async move {
+            if self.associate.is_none() {
+                return Ok(None);
+            }
+            let mut ids = std::collections::HashMap::new();
+            for e in emails {
+                let q: String = url::form_urlencoded::byte_serialize(e.as_bytes()).collect();
+                let (st, body) = shared.call(reqwest::Method::GET, |b| format!("{b}/crm/v3/owners?email={q}&limit=1"), None).await?;
+                if !(200..300).contains(&st) {
+                    tracing::warn!("HubSpot owners lookup returned HTTP {st}: tasks are written unassigned");
+                    return Ok(Some(("hubspot_owner_id", ids)));
+                }
+                let v: Json = serde_json::from_str(&body).unwrap_or(Json::Null);
+                if let Some(id) = v.pointer("/results/0/id").and_then(|i| i.as_str()) {
+                    ids.insert(e.clone(), id.to_string());
+                }
+            }
+            Ok(Some(("hubspot_owner_id", ids)))
+        })
+    }
+
     /// Tasks are upserted, then associated with their companies (v4's
     /// default association, which is idempotent): the task ids come from
     /// the upsert's `results`, matched back by the alert-id property.

@@ -136,6 +136,31 @@ impl Destination for Salesforce {
         Some(Request { method: reqwest::Method::GET, url: format!("{}/sobjects/{}", self.data(base), self.object), body: None })
     }
 
+    /// Owners by email: one SOQL query for the active users with those emails.
+    fn owners<'a>(&'a self, shared: &'a super::Shared, emails: &'a [String]) -> futures::future::BoxFuture<'a, crate::Result<Option<(&'static str, std::collections::HashMap<String, String>)>>> {
+        Box::pin(async move {
+            if self.object != "Task" {
+                return Ok(None);
+            }
+            let list: Vec<String> = emails.iter().map(|e| format!("'{}'", e.replace('\\', "\\\\").replace('\'', "\\'"))).collect();
+            let soql = format!("SELECT Id, Email FROM User WHERE IsActive = true AND Email IN ({})", list.join(", "));
+            let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+            let (st, body) = shared.call(reqwest::Method::GET, |b| format!("{}/query?q={q}", self.data(b)), None).await?;
+            let mut ids = std::collections::HashMap::new();
+            if !(200..300).contains(&st) {
+                tracing::warn!("Salesforce user lookup returned HTTP {st}: Tasks are written with the integration user as owner");
+                return Ok(Some(("OwnerId", ids)));
+            }
+            let v: Json = serde_json::from_str(&body).unwrap_or(Json::Null);
+            for r in v.get("records").and_then(|r| r.as_array()).into_iter().flatten() {
+                if let (Some(id), Some(email)) = (r.get("Id").and_then(|x| x.as_str()), r.get("Email").and_then(|x| x.as_str())) {
+                    ids.insert(email.to_lowercase(), id.to_string());
+                }
+            }
+            Ok(Some(("OwnerId", ids)))
+        })
+    }
+
     /// A Task on the account (`WhatId`), upserted by the alert id.
     fn alert(&self, a: &alerts::Delivery, due: i32) -> BTreeMap<String, Value> {
         let priority = match a.severity.as_str() {
