@@ -430,8 +430,8 @@ pub fn plans_text(plans: &[crate::sync::Plan]) -> String {
     for p in plans {
         out!(
             o,
-            "dry run {} (scores of {}): {} records → {} new, {} changed, {} unchanged; {} tier changes; {} without a key, {} duplicate keys",
-            p.destination, p.as_of, p.records, p.new, p.changed, p.unchanged, p.tier_changes, p.skipped_no_key, p.duplicate_keys
+            "dry run {} ({} of {}): {} records → {} new, {} changed, {} unchanged; {} tier changes; {} without a key, {} duplicate keys",
+            p.destination, p.deliver, p.as_of, p.records, p.new, p.changed, p.unchanged, p.tier_changes, p.skipped_no_key, p.duplicate_keys
         );
         for (k, f, old, new) in &p.sample {
             out!(o, "  {k}  {f}: {:?} → {:?}", old, new);

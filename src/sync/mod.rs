@@ -326,6 +326,8 @@ pub fn subject(a: &alerts::Delivery) -> String {
 #[derive(Debug, Default, Serialize, Clone)]
 pub struct Plan {
     pub destination: String,
+    /// What it receives: `scores` or `alerts`.
+    pub deliver: String,
     pub as_of: String,
     pub records: usize,
     /// Never acknowledged before.
@@ -346,6 +348,7 @@ pub struct Plan {
 pub fn plan(name: &str, src: &Source, state: &state::State, tier_property: Option<&str>, quarantine_after: u32, once: bool) -> (Plan, Vec<Record>) {
     let mut p = Plan {
         destination: name.to_string(),
+        deliver: if once { "alerts" } else { "scores" }.to_string(),
         as_of: src.as_of.to_string(),
         records: src.records.len(),
         skipped_no_key: src.skipped_no_key,
@@ -1056,10 +1059,20 @@ async fn alert_owners(b: &Arc<Built>, out: &Output, deliveries: &[alerts::Delive
 /// The alerts to send of the `alerts` partition of `as_of` (none without one).
 pub async fn latest_alerts(out: &Output, as_of: chrono::NaiveDate) -> Result<Vec<alerts::Delivery>> {
     let t = &alerts::TABLE;
-    match out.read_partition(t.name, &t.partition(as_of)).await? {
-        Some(batches) => alerts::read_deliveries(&batches),
-        None => Ok(vec![]),
+    let Some(batches) = out.read_partition(t.name, &t.partition(as_of)).await? else {
+        tracing::warn!("no `alerts` partition for {as_of}: no alert to deliver (are `playbooks:` configured?)");
+        return Ok(vec![]);
+    };
+    let mut shadow = 0;
+    for b in &batches {
+        shadow += crate::columns::strings(b, alerts::SUPPRESSED_BY)?.iter().filter(|s| s.as_deref() == Some(alerts::Suppression::Shadow.as_str())).count();
     }
+    if shadow > 0 {
+        tracing::warn!(
+            "{shadow} alerts of {as_of} are in shadow and not delivered: the live backtest has not yet shown the model calibrated (see the run's manifest); `playbooks.shadow: false` delivers them"
+        );
+    }
+    alerts::read_deliveries(&batches)
 }
 
 /// Syncs every configured destination (or one). The caller holds the lock.
