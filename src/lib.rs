@@ -20,6 +20,7 @@ pub mod dates;
 pub mod engine;
 pub mod error;
 pub mod features;
+pub mod forecast;
 pub mod generate;
 pub mod location;
 pub mod log;

@@ -144,8 +144,17 @@ impl Model {
 
     /// Per-interval calibrated hazards for every row (intervals up to the longest horizon).
     pub fn hazards(&self, frame: &Frame) -> Result<Vec<Vec<f64>>> {
+        self.hazards_for(frame, self.card.horizons.iter().max().copied().unwrap_or(90) / INTERVAL_DAYS)
+    }
+
+    /// The calibrated hazards of the first `k_max` 30-day intervals after
+    /// `as_of` (none for the rules score). Past the longest trained horizon
+    /// the model extrapolates: its interval input is beyond every split it
+    /// learnt, so those intervals get the last trained interval's baseline,
+    /// while `days_to_renewal`, counted from each interval's start, still
+    /// brings the renewal's risk to the interval that holds it.
+    pub fn hazards_for(&self, frame: &Frame, k_max: u32) -> Result<Vec<Vec<f64>>> {
         let (Some(h), Some(c)) = (&self.hazard, &self.calibration) else { return Ok(vec![]) };
-        let k_max = self.card.horizons.iter().max().copied().unwrap_or(90) / INTERVAL_DAYS;
         let mut per_row = vec![Vec::with_capacity(k_max as usize); frame.rows()];
         for k in 0..k_max {
             let p = h.predict(&hazard_matrix(frame, k, false))?;

@@ -355,6 +355,19 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     })
     .await?;
     crate::score::add_history(&job.out, &mut scored, &cfg.care).await?;
+    let forecast = timed(&mut job.manifest, "forecast", async { crate::forecast::accounts(&model, &scored, crate::forecast::WINDOW_DAYS) }, |f| {
+        let (arr, expected): (f64, f64) = f.rows.iter().fold((0.0, 0.0), |(a, e), r| (a + r.arr, e + r.expected_arr()));
+        format!(
+            "{} accounts renew within {} days: {} up for renewal, {} expected to renew; {} without a renewal date, {} without ARR (left out)",
+            f.rows.len(),
+            crate::forecast::WINDOW_DAYS,
+            crate::features::render(crate::features::Unit::Currency, arr),
+            crate::features::render(crate::features::Unit::Currency, expected),
+            f.without_renewal,
+            f.without_arr
+        )
+    })
+    .await?;
     let shadow = if cfg.playbooks.rules.is_empty() { None } else { Some(shadow_state(job, engine, cfg, as_of, &scored.horizons).await?) };
     let alerts = if cfg.playbooks.rules.is_empty() {
         None
@@ -393,6 +406,9 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
                 out.stage(a.name, &a.partition(as_of), &batch.schema(), &[batch]).await?,
                 out.stage(d.name, &d.partition(as_of), &d.schema(), crate::score::score_drivers(&scored)).await?,
             ];
+            let f = &tables::renewal_forecast::TABLE;
+            let fb = tables::renewal_forecast::batch(&forecast.rows, crate::dates::day(as_of))?;
+            staged.push(out.stage(f.name, &f.partition(as_of), &f.schema(), &[fb]).await?);
             if let Some(rows) = &alerts {
                 let t = &tables::alerts::TABLE;
                 let batch = tables::alerts::batch(rows, crate::dates::day(as_of))?;

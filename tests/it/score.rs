@@ -334,3 +334,35 @@ fn playbooks_run_in_shadow_until_the_live_backtest_shows_the_model_calibrated() 
     assert!(s.iter().all(|x| x.is_some()));
     assert_eq!(s.iter().filter(|x| x.as_deref() == Some("shadow")).count(), sent, "the same alerts, held in shadow");
 }
+
+#[test]
+fn the_renewal_forecast_reads_the_hazards_up_to_each_renewal() {
+    let c = company();
+    let dir = scratch("forecast");
+    let cfg = config_for(&dir, &c.data, &c.models, "");
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let s = scores(&dir.join("out"), EXPORT_DATE);
+    let p90: std::collections::HashMap<String, f64> =
+        s.iter().flat_map(|b| strings(b, "account_id").unwrap().into_iter().flatten().zip(floats(b, "p_churn_90d").unwrap())).collect();
+    let f = read_parquet(&dir.join(format!("out/renewal_forecast/as_of={EXPORT_DATE}/part-0.parquet")));
+    let (ids, p, arr, exp) = (strings(&f[0], "account_id").unwrap(), floats(&f[0], "p_churn_by_renewal").unwrap(), floats(&f[0], "arr").unwrap(), floats(&f[0], "expected_arr").unwrap());
+    let renew = healthscore::columns::days(&f[0], "renewal_date").unwrap();
+    let as_of = day(EXPORT_DATE);
+    assert!(ids.len() > 500, "{} accounts renew within a year", ids.len());
+    let (mut third, mut later) = (0, 0);
+    for i in 0..ids.len() {
+        let d = renew[i] - as_of;
+        assert!((0..=365).contains(&d) && (0.0..=1.0).contains(&p[i]) && (exp[i] - arr[i] * (1.0 - p[i])).abs() < 1e-6);
+        let q = p90[ids[i].as_ref().unwrap()];
+        if (60..90).contains(&d) {
+            // a renewal in the third interval: churn by it is churn within 90 days
+            assert!((p[i] - q).abs() < 2e-4, "{:?}: {} vs p_churn_90d {q}", ids[i], p[i]);
+            third += 1;
+        } else if d >= 90 {
+            assert!(p[i] >= q - 2e-4, "{:?}: a later renewal cannot be less likely to see churn", ids[i]);
+            later += 1;
+        }
+    }
+    assert!(third > 50 && later > 300, "{third} {later}");
+}

@@ -18,6 +18,7 @@ pub mod backtest;
 pub mod effectiveness;
 pub mod features;
 pub mod model_metrics;
+pub mod renewal_forecast;
 pub mod score_drivers;
 pub mod sync_log;
 pub mod sync_rejections;
@@ -32,6 +33,7 @@ pub const ALL: &[&Table] = &[
     &account_scores::TABLE,
     &score_drivers::TABLE,
     &alerts::TABLE,
+    &renewal_forecast::TABLE,
     &model_metrics::TABLE,
     &backtest::TABLE,
     &effectiveness::TABLE,
