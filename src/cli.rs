@@ -54,6 +54,20 @@ pub enum Cmd {
     Backtest(BacktestArgs),
     /// Whether each playbook's alerts helped: the accounts reached against the control group.
     Effectiveness(EffectivenessArgs),
+    /// The renewal forecast for finance: the next six renewal months and the year's total.
+    Forecast(ForecastArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ForecastArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The forecast made at this scoring date (default: the newest).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// How many renewal months to print.
+    #[arg(long, default_value_t = 6)]
+    pub months: usize,
 }
 
 #[derive(Args, Debug)]
@@ -248,6 +262,11 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
             let cfg = Config::load(&a.common.config)?;
             let rows = pipeline::backtest(&cfg, a.origins).await?;
             print!("{}", summary::backtest_text(&rows));
+        }
+        Cmd::Forecast(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            let (as_of, rows) = pipeline::forecast(&cfg, a.as_of).await?;
+            print!("{}", summary::forecast_text(as_of, &rows, a.months));
         }
         Cmd::Effectiveness(a) => {
             let cfg = Config::load(&a.common.config)?;

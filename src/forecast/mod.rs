@@ -12,9 +12,14 @@
 //! probability for the shortest horizon reaching the renewal (else the
 //! longest) stands in.
 
+use std::collections::BTreeMap;
+
 use rand::{Rng, SeedableRng};
 
-use crate::error::Result;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::output::tables::{renewal_forecast, renewal_forecast_rollup};
 use crate::model::card::INTERVAL_DAYS;
 use crate::model::Model;
 use crate::output::tables::renewal_forecast::Row;
@@ -78,6 +83,53 @@ pub fn accounts(model: &Model, scored: &Scored, window_days: i32) -> Result<Fore
     }
     f.rows.sort_by(|a, b| (a.renewal_date, &a.account_id).cmp(&(b.renewal_date, &b.account_id)));
     Ok(f)
+}
+
+/// The draws behind each group's band, and their seed.
+pub const DRAWS: usize = 10_000;
+pub const SEED: u64 = 7;
+
+/// `sql/outputs/v1/renewal_forecast_rollup.sql` over the per-account rows
+/// (registered as `renewal_forecast`), each group with its band.
+pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], as_of: i32) -> Result<Vec<renewal_forecast_rollup::Row>> {
+    let batch = renewal_forecast::batch(rows, as_of)?;
+    engine.register_batches(renewal_forecast::TABLE.name, batch.schema(), vec![batch])?;
+    crate::features::SqlFolder::load(&cfg.sql_dir, "outputs", "v1")?.register(engine).await?;
+    let t = &renewal_forecast_rollup::TABLE;
+    let mut groups: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
+    for r in rows {
+        let item = (r.arr, r.p_churn_by_renewal);
+        for key in [(r.renewal_month(), r.segment.clone()), (r.renewal_month(), "all".into()), ("all".into(), "all".into())] {
+            groups.entry(key).or_default().push(item);
+        }
+    }
+    let mut out = Vec::new();
+    for b in engine.query(&format!("SELECT * FROM {}", t.name)).await? {
+        use crate::columns::{floats, strings};
+        use renewal_forecast_rollup as c;
+        let (m, s) = (strings(&b, c::RENEWAL_MONTH)?, strings(&b, c::SEGMENT)?);
+        let (n, arr, exp, risk, grr) = (floats(&b, c::ACCOUNTS)?, floats(&b, c::ARR)?, floats(&b, c::EXPECTED_ARR)?, floats(&b, c::ARR_AT_RISK)?, floats(&b, c::GROSS_RETENTION)?);
+        for i in 0..b.num_rows() {
+            let key = (m[i].clone().unwrap_or_default(), s[i].clone().unwrap_or_default());
+            let members = groups.get(&key).ok_or_else(|| {
+                Error::Config(format!("`sql/outputs/v1/{}.sql` returned the group {key:?}, which no account is in: keep its groups to renewal_month × segment, per month and in total", t.name))
+            })?;
+            out.push(renewal_forecast_rollup::Row {
+                renewal_month: key.0,
+                segment: key.1,
+                accounts: n[i] as usize,
+                arr: arr[i],
+                expected_arr: exp[i],
+                arr_at_risk: risk[i],
+                gross_retention: grr[i],
+                band: renewed_band(members, DRAWS, SEED),
+            });
+        }
+    }
+    // months in order, each month's segments then its `all`, the total last
+    let key = |r: &renewal_forecast_rollup::Row| (r.renewal_month == "all", r.renewal_month.clone(), r.segment == "all", r.segment.clone());
+    out.sort_by_key(key);
+    Ok(out)
 }
 
 /// The distribution of how many of independent events with probabilities

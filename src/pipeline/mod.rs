@@ -324,7 +324,7 @@ pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> 
 
 async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, sync: bool) -> Result<Scoring> {
     let engine = validate_stage(job, cfg, false).await?;
-    let (scored, alerts, shadow) = score_stages(job, &engine, cfg, as_of).await?;
+    let (scored, alerts, shadow, _) = score_stages(job, &engine, cfg, as_of).await?;
     let mut synced = Vec::new();
     if sync && !cfg.destinations.is_empty() {
         let opts = crate::sync::Options::default();
@@ -340,8 +340,8 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
     Ok(Scoring { scored, alerts, shadow, synced })
 }
 
-/// The scores, the alerts and whether the playbooks ran in shadow.
-type Scores = (crate::score::Scored, Vec<tables::alerts::Row>, Option<summary::ShadowState>);
+/// The scores, the alerts, whether the playbooks ran in shadow, and the renewal forecast's rollup.
+type Scores = (crate::score::Scored, Vec<tables::alerts::Row>, Option<summary::ShadowState>, Vec<tables::renewal_forecast_rollup::Row>);
 
 async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<Scores> {
     let as_of = as_of.unwrap_or(engine.export_date);
@@ -368,6 +368,7 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
         )
     })
     .await?;
+    let rollup = crate::forecast::rollup(engine, cfg, &forecast.rows, crate::dates::day(as_of)).await?;
     let shadow = if cfg.playbooks.rules.is_empty() { None } else { Some(shadow_state(job, engine, cfg, as_of, &scored.horizons).await?) };
     let alerts = if cfg.playbooks.rules.is_empty() {
         None
@@ -406,9 +407,11 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
                 out.stage(a.name, &a.partition(as_of), &batch.schema(), &[batch]).await?,
                 out.stage(d.name, &d.partition(as_of), &d.schema(), crate::score::score_drivers(&scored)).await?,
             ];
-            let f = &tables::renewal_forecast::TABLE;
+            let (f, fr) = (&tables::renewal_forecast::TABLE, &tables::renewal_forecast_rollup::TABLE);
             let fb = tables::renewal_forecast::batch(&forecast.rows, crate::dates::day(as_of))?;
             staged.push(out.stage(f.name, &f.partition(as_of), &f.schema(), &[fb]).await?);
+            let rb = tables::renewal_forecast_rollup::batch(&rollup, crate::dates::day(as_of))?;
+            staged.push(out.stage(fr.name, &fr.partition(as_of), &fr.schema(), &[rb]).await?);
             if let Some(rows) = &alerts {
                 let t = &tables::alerts::TABLE;
                 let batch = tables::alerts::batch(rows, crate::dates::day(as_of))?;
@@ -420,7 +423,7 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     )
     .await?;
     job.manifest.tables.extend(published);
-    Ok((scored, alerts.unwrap_or_default(), shadow))
+    Ok((scored, alerts.unwrap_or_default(), shadow, rollup))
 }
 
 /// Whether the playbooks run in shadow, and why: by the config, or by the
@@ -477,7 +480,7 @@ async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
     }
     let engine = validate_stage(job, cfg, true).await?;
     let card = train_stage(job, &engine, cfg, false, None).await?;
-    let (scored, alerts, shadow) = score_stages(job, &engine, cfg, None).await?;
+    let (scored, alerts, shadow, forecast) = score_stages(job, &engine, cfg, None).await?;
     // Reasons are only honest out of time: score 90 days before the export
     // with the same model (trained on earlier snapshots) and check the
     // planted causes of the accounts that then churned.
@@ -493,7 +496,9 @@ async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
         let past = crate::score::score(&engine, cfg, &rules, &fs, back).await?;
         crate::generate::fidelity::check(&engine, &past, 90).await?
     };
-    Ok(summary::Demo::new(cfg, card, &scored, &alerts, shadow, fidelity, rules_fidelity, back))
+    let mut demo = summary::Demo::new(cfg, card, &scored, &alerts, shadow, fidelity, rules_fidelity, back);
+    demo.forecast = forecast;
+    Ok(demo)
 }
 
 // ---- backtest ---------------------------------------------------------------------------
@@ -518,6 +523,22 @@ pub async fn backtest(cfg: &Config, origins: usize) -> Result<Vec<tables::backte
     }
     .await;
     job.finish(r).await
+}
+
+// ---- forecast ---------------------------------------------------------------------------
+
+/// `forecast`: the newest `renewal_forecast_rollup` partition (or `as_of`'s), read only.
+pub async fn forecast(cfg: &Config, as_of: Option<NaiveDate>) -> Result<(NaiveDate, Vec<tables::renewal_forecast_rollup::Row>)> {
+    let stores = Stores::new(cfg.storage.clone());
+    let out = Output::open(&stores, &cfg.output, &crate::output::new_run_id())?;
+    let t = &tables::renewal_forecast_rollup::TABLE;
+    let part = match as_of {
+        Some(d) => t.partition(d),
+        None => out.partitions(t.name).await?.first().cloned().ok_or_else(|| Error::Usage("no renewal forecast yet: run `healthscore score` (or `run`) first".into()))?,
+    };
+    let date = t.partition_value(&part).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).ok_or_else(|| Error::Usage(format!("no partition `{part}`")))?;
+    let batches = out.read_partition(t.name, &part).await?.ok_or_else(|| Error::Usage(format!("no renewal forecast at {date}: score that date first")))?;
+    Ok((date, tables::renewal_forecast_rollup::read(&batches)?))
 }
 
 // ---- effectiveness ----------------------------------------------------------------------

@@ -225,6 +225,8 @@ pub struct Demo {
     pub output: String,
     pub tables: Vec<String>,
     pub models: String,
+    /// The renewal forecast's rollup at `as_of`.
+    pub forecast: Vec<tables::renewal_forecast_rollup::Row>,
 }
 
 impl Demo {
@@ -285,6 +287,7 @@ impl Demo {
                 .map(|t| cfg.output_table(t).to_string())
                 .collect(),
             models: cfg.models_dir.join(&format!("{}/", cfg.model_name)).to_string(),
+            forecast: vec![],
         }
     }
 
@@ -388,6 +391,10 @@ impl Demo {
             }
         }
         o.push_str(&self.alerts.text());
+        if !self.forecast.is_empty() {
+            out!(o);
+            o.push_str(&forecast_text(self.as_of, &self.forecast, 6));
+        }
         out!(o);
         out!(o, "Tables under {}:", self.output);
         for t in &self.tables {
@@ -490,6 +497,31 @@ pub fn effectiveness_text(rows: &[tables::effectiveness::Row]) -> String {
         if r.feedback > 0 {
             out!(o, "  {} feedback rows, {:.0}% helpful", r.feedback, 100.0 * r.helpful as f64 / r.feedback as f64);
         }
+    }
+    o
+}
+
+/// The renewal forecast as a finance analyst reads it: the next `months`
+/// renewal months across segments, and the window's total.
+pub fn forecast_text(as_of: NaiveDate, rows: &[tables::renewal_forecast_rollup::Row], months: usize) -> String {
+    let mut o = String::new();
+    let m = |v: f64| money(v);
+    out!(o, "Renewal forecast made at {as_of} (renewals within 365 days; each account renews independently with its churn chance by its renewal):");
+    out!(o, "  {:<8} {:>8} {:>14} {:>14} {:>12} {:>6}   {}", "month", "accounts", "ARR up", "expected", "at risk", "GRR", "renewed ARR, P10 – P90");
+    let all: Vec<&tables::renewal_forecast_rollup::Row> = rows.iter().filter(|r| r.segment == "all").collect();
+    for r in all.iter().filter(|r| r.renewal_month != "all").take(months).chain(all.iter().filter(|r| r.renewal_month == "all")) {
+        out!(
+            o,
+            "  {:<8} {:>8} {:>14} {:>14} {:>12} {:>5.1}%   {} – {}",
+            if r.renewal_month == "all" { "total" } else { r.renewal_month.as_str() },
+            r.accounts,
+            m(r.arr),
+            m(r.expected_arr),
+            m(r.arr_at_risk),
+            100.0 * r.gross_retention,
+            m(r.band.0),
+            m(r.band.2)
+        );
     }
     o
 }

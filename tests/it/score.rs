@@ -346,6 +346,7 @@ fn the_renewal_forecast_reads_the_hazards_up_to_each_renewal() {
     let p90: std::collections::HashMap<String, f64> =
         s.iter().flat_map(|b| strings(b, "account_id").unwrap().into_iter().flatten().zip(floats(b, "p_churn_90d").unwrap())).collect();
     let f = read_parquet(&dir.join(format!("out/renewal_forecast/as_of={EXPORT_DATE}/part-0.parquet")));
+    let f = vec![arrow::compute::concat_batches(&f[0].schema(), &f).unwrap()];
     let (ids, p, arr, exp) = (strings(&f[0], "account_id").unwrap(), floats(&f[0], "p_churn_by_renewal").unwrap(), floats(&f[0], "arr").unwrap(), floats(&f[0], "expected_arr").unwrap());
     let renew = healthscore::columns::days(&f[0], "renewal_date").unwrap();
     let as_of = day(EXPORT_DATE);
@@ -365,4 +366,20 @@ fn the_renewal_forecast_reads_the_hazards_up_to_each_renewal() {
         }
     }
     assert!(third > 50 && later > 300, "{third} {later}");
+    // the rollup: its SQL's groups add up to the accounts, with a band around the expectation
+    let r = read_parquet(&dir.join(format!("out/renewal_forecast_rollup/as_of={EXPORT_DATE}/part-0.parquet")));
+    let r = vec![arrow::compute::concat_batches(&r[0].schema(), &r).unwrap()];
+    let (month, seg) = (strings(&r[0], "renewal_month").unwrap(), strings(&r[0], "segment").unwrap());
+    let (rarr, rexp, p10, p90) = (floats(&r[0], "arr").unwrap(), floats(&r[0], "expected_arr").unwrap(), floats(&r[0], "renewed_p10").unwrap(), floats(&r[0], "renewed_p90").unwrap());
+    let total = (0..r[0].num_rows()).find(|i| month[*i].as_deref() == Some("all")).unwrap();
+    assert!((rarr[total] - arr.iter().sum::<f64>()).abs() < 1e-3 && (rexp[total] - exp.iter().sum::<f64>()).abs() < 1e-3);
+    let by_segment: f64 = (0..r[0].num_rows()).filter(|i| month[*i].as_deref() != Some("all") && seg[*i].as_deref() != Some("all")).map(|i| rarr[i]).sum();
+    assert!((by_segment - rarr[total]).abs() < 1e-3, "month × segment adds up");
+    for i in 0..r[0].num_rows() {
+        assert!(p10[i] <= rexp[i] * 1.02 && rexp[i] <= p90[i] * 1.02 && p10[i] < p90[i], "{:?} {:?}: {} {} {}", month[i], seg[i], p10[i], rexp[i], p90[i]);
+    }
+    let printed = hs(&["forecast", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(printed.code, 0, "{}", printed.all());
+    assert_eq!(printed.stdout.lines().filter(|l| l.trim_start().starts_with("20")).count(), 6, "six months:\n{}", printed.stdout);
+    assert!(printed.stdout.contains("  total "));
 }

@@ -19,6 +19,7 @@ pub mod effectiveness;
 pub mod features;
 pub mod model_metrics;
 pub mod renewal_forecast;
+pub mod renewal_forecast_rollup;
 pub mod score_drivers;
 pub mod sync_log;
 pub mod sync_rejections;
@@ -34,6 +35,7 @@ pub const ALL: &[&Table] = &[
     &score_drivers::TABLE,
     &alerts::TABLE,
     &renewal_forecast::TABLE,
+    &renewal_forecast_rollup::TABLE,
     &model_metrics::TABLE,
     &backtest::TABLE,
     &effectiveness::TABLE,
