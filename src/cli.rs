@@ -65,9 +65,14 @@ pub struct ForecastArgs {
     /// The forecast made at this scoring date (default: the newest).
     #[arg(long)]
     pub as_of: Option<NaiveDate>,
-    /// How many renewal months to print.
+    /// How many renewal months to print (with `--backtest`: how many months
+    /// before the export the forecast is made).
     #[arg(long, default_value_t = 6)]
     pub months: usize,
+    /// Make the forecast `--months` before the export with the current model
+    /// and compare it with what renewed since.
+    #[arg(long)]
+    pub backtest: bool,
 }
 
 #[derive(Args, Debug)]
@@ -262,6 +267,11 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
             let cfg = Config::load(&a.common.config)?;
             let rows = pipeline::backtest(&cfg, a.origins).await?;
             print!("{}", summary::backtest_text(&rows));
+        }
+        Cmd::Forecast(a) if a.backtest => {
+            let cfg = Config::load(&a.common.config)?;
+            let b = pipeline::forecast_backtest(&cfg, a.months.clamp(1, 24) as u32).await?;
+            print!("{}", summary::forecast_backtest_text(&b));
         }
         Cmd::Forecast(a) => {
             let cfg = Config::load(&a.common.config)?;

@@ -541,6 +541,23 @@ pub async fn forecast(cfg: &Config, as_of: Option<NaiveDate>) -> Result<(NaiveDa
     Ok((date, tables::renewal_forecast_rollup::read(&batches)?))
 }
 
+/// `forecast --backtest`: the forecast the current model makes `months`
+/// before the export, scored then from what was known then, against the
+/// renewals the export has seen since.
+pub async fn forecast_backtest(cfg: &Config, months: u32) -> Result<crate::forecast::Backtest> {
+    let engine = validate(cfg, false).await?;
+    let origin = engine.export_date - chrono::Months::new(months);
+    let (model, fs) = crate::score::current_model(&engine, cfg).await?;
+    let scored = crate::score::score(&engine, cfg, &model, &fs, origin).await?;
+    // renewals the export has seen: before its day
+    let window = (engine.export_date - origin).num_days() as i32 - 1;
+    let f = crate::forecast::accounts(&model, &scored, window)?;
+    let day = crate::dates::day(origin);
+    let pairs: Vec<(String, i32)> = f.rows.iter().map(|r| (r.account_id.clone(), day)).collect();
+    let labels = crate::model::train::labels_at(&engine, cfg, &pairs).await?;
+    Ok(crate::forecast::backtest(&f.rows, &labels, day))
+}
+
 // ---- effectiveness ----------------------------------------------------------------------
 
 /// `effectiveness`: the alerts of `from..=to` (default: every published

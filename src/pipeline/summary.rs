@@ -525,3 +525,27 @@ pub fn forecast_text(as_of: NaiveDate, rows: &[tables::renewal_forecast_rollup::
     }
     o
 }
+
+/// A forecast against what renewed, per month and in total.
+pub fn forecast_backtest_text(b: &crate::forecast::Backtest) -> String {
+    let mut o = String::new();
+    out!(o, "Renewal forecast made at {} against what renewed by the export:", b.origin);
+    out!(o, "  {:<8} {:>8} {:>14} {:>14} {:>14} {:>7}   {:<32} {}", "month", "accounts", "ARR up", "expected", "renewed", "error", "P10 – P90", "inside");
+    for c in b.months.iter().chain(std::iter::once(&b.total)) {
+        out!(
+            o,
+            "  {:<8} {:>8} {:>14} {:>14} {:>14} {:>+6.1}%   {:<32} {}",
+            c.month,
+            c.accounts,
+            money(c.arr),
+            money(c.expected),
+            money(c.actual),
+            100.0 * c.error(),
+            format!("{} – {}", money(c.band.0), money(c.band.2)),
+            if c.inside() { "yes" } else { "no" }
+        );
+    }
+    let inside = b.months.iter().filter(|c| c.inside()).count();
+    out!(o, "  the renewed ARR fell inside the P10–P90 band in {inside} of {} months; {} accounts whose renewal the export does not cover were left out", b.months.len(), b.unobserved);
+    o
+}

@@ -383,3 +383,19 @@ fn the_renewal_forecast_reads_the_hazards_up_to_each_renewal() {
     assert_eq!(printed.stdout.lines().filter(|l| l.trim_start().starts_with("20")).count(), 6, "six months:\n{}", printed.stdout);
     assert!(printed.stdout.contains("  total "));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forecast_made_six_months_before_the_export_is_close_to_what_renewed() {
+    let c = company();
+    let cfg = healthscore::config::Config::load(&c.config).unwrap();
+    let b = healthscore::pipeline::forecast_backtest(&cfg, 6).await.unwrap();
+    let text = healthscore::pipeline::summary::forecast_backtest_text(&b);
+    assert!(b.months.len() >= 6 && b.total.accounts > 500, "{text}");
+    // The target is 5% of the ARR up for renewal over the six months, with
+    // the P10–P90 band holding the outcome four months in five. Not met yet
+    // (issue 16): the forecast expects 6.2% too little to renew, the band
+    // holds 2 months of 6 — the churn chance by the renewal runs high for
+    // the accounts that renew. This bound keeps it from getting worse.
+    assert!(b.total.error().abs() <= 0.10, "{text}");
+    assert!(b.months.iter().all(|m| m.band.0 < m.expected && m.expected < m.band.2), "each month's expectation inside its own band: {text}");
+}
