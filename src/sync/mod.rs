@@ -177,8 +177,9 @@ pub trait Destination: Send + Sync + 'static {
     }
     /// A request to make after `batch` was answered with `body` (HubSpot:
     /// associating the tasks written with their companies); its records
-    /// count as written only once this one succeeds too.
-    fn follow_up(&self, _base: &str, _batch: &[Record], _body: &str) -> Option<Request> {
+    /// count as written only once this one succeeds too. `Err`: the answer
+    /// does not give what the follow-up needs (the batch is not written).
+    fn follow_up(&self, _base: &str, _batch: &[Record], _body: &str) -> Option<std::result::Result<Request, String>> {
         None
     }
     /// An alert as this destination writes it: CRM field → value.
@@ -636,11 +637,17 @@ impl Shared {
     /// The destination's follow-up to a written batch, if it has one:
     /// whether it succeeded (the records count as written only then).
     async fn follow_up(&self, written: &[Record], body: &str) -> bool {
-        if written.is_empty() || self.built.dest.follow_up("", written, body).is_none() {
-            return true;
+        match self.built.dest.follow_up("", written, body) {
+            _ if written.is_empty() => return true,
+            None => return true,
+            Some(Err(why)) => {
+                tracing::warn!(destination = self.built.settings.name, "{} records written but not linked ({why}): sent again next run", written.len());
+                return false;
+            }
+            Some(Ok(_)) => {}
         }
         let build = |base: &str| {
-            let r = self.built.dest.follow_up(base, written, body).expect("checked above");
+            let r = self.built.dest.follow_up(base, written, body).and_then(|r| r.ok()).expect("checked above");
             (r.method, r.url, r.body.map(Body::Json))
         };
         match self.exchange_with(build, &[], true).await {

@@ -83,6 +83,8 @@ pub struct Crm {
     pub jobs: HashMap<String, (String, String)>, // id → (state, csv)
     /// HubSpot: (from id, to id) of every association made.
     pub associations: Vec<(String, String)>,
+    /// HubSpot: the API version of each association request (`v4` beside v3).
+    pub association_versions: Vec<String>,
     /// The CRM's users: email → user id (HubSpot owners, Salesforce users).
     pub users: HashMap<String, String>,
     /// Webhook: every message body received, in order.
@@ -369,7 +371,8 @@ pub fn hubspot(token: &str, ids: &[String], properties: &[&str]) -> Server {
         .route("/crm/v3/properties/{obj}/groups", post(hs_group_post))
         .route("/crm/v3/properties/{obj}/{p}", get(hs_prop_get).patch(hs_prop_patch))
         .route("/crm/v3/properties/{obj}", post(hs_prop_post))
-        .route("/crm/v4/associations/{from}/{to}/batch/associate/default", post(hs_associate))
+        .route("/crm/v4/associations/{from}/{to}/batch/associate/default", post(hs_associate_v4))
+        .route("/crm/associations/{version}/{from}/{to}/batch/associate/default", post(hs_associate_dated))
         .route("/crm/v3/owners", get(hs_owners))
         .with_state(crm.clone());
     start(app, crm)
@@ -386,8 +389,18 @@ async fn hs_owners(State(crm): State<Shared>, h: HeaderMap, axum::extract::Query
     err(200, json!({"results": results}))
 }
 
-/// v4 default associations: every `from` must be a record written before.
-async fn hs_associate(State(crm): State<Shared>, h: HeaderMap, axum::Json(v): axum::Json<Value>) -> Response {
+async fn hs_associate_v4(State(crm): State<Shared>, h: HeaderMap, axum::Json(v): axum::Json<Value>) -> Response {
+    crm.lock().unwrap().association_versions.push("v4".into());
+    hs_associate(crm, h, v).await
+}
+
+async fn hs_associate_dated(State(crm): State<Shared>, Path((version, _f, _t)): Path<(String, String, String)>, h: HeaderMap, axum::Json(v): axum::Json<Value>) -> Response {
+    crm.lock().unwrap().association_versions.push(version);
+    hs_associate(crm, h, v).await
+}
+
+/// Default associations: every `from` must be a record written before.
+async fn hs_associate(crm: Shared, h: HeaderMap, v: Value) -> Response {
     if !authorized(&h, &crm.lock().unwrap().token) {
         return err(401, json!({"status": "error"}));
     }

@@ -227,6 +227,7 @@ fn alerts_become_hubspot_tasks_on_their_companies_and_a_killed_run_makes_no_dupl
         assert_eq!(task.get("hubspot_owner_id"), known.get(&owner), "{alert}: owner {owner}");
         assert_eq!(owner == unknown, task.get("hubspot_owner_id").is_none());
     }
+    assert!(c.association_versions.iter().all(|v| v == "v4"), "v3 links through v4: {:?}", c.association_versions);
     // each input named its alert id as the unique property it is matched on
     assert!(c.bodies.iter().flat_map(|b| b["inputs"].as_array().unwrap().clone()).all(|i| i["idProperty"] == "healthscore_alert_id"));
 }
@@ -257,4 +258,18 @@ fn alerts_become_salesforce_tasks_upserted_by_the_alert_id() {
         assert!(["High", "Normal", "Low"].contains(&t["Priority"].as_str()));
         assert_eq!(t.get("OwnerId"), known.get(s.owners[alert].as_ref().unwrap()), "the owner's user");
     }
+}
+
+#[test]
+fn tasks_on_a_dated_hubspot_api_are_linked_through_its_own_associations_path() {
+    let server = crm::hubspot(TOKEN, &[], &["hs_task_subject", "hs_task_body", "hs_timestamp", "hs_task_priority", "hs_task_status", "hs_task_type", "hubspot_owner_id", "healthscore_alert_id"]);
+    let dest = format!("  - name: hubspot-tasks\n    kind: hubspot\n    deliver: alerts\n    api_version: '2026-09'\n    base_url: {}\n    token_env: HS_TEST_TOKEN\n", server.url);
+    let s = scored("hs-tasks-dated", &dest);
+    let r = run_sync(&s, &[("HS_TEST_TOKEN", TOKEN)]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let c = server.crm.lock().unwrap();
+    let want: HashSet<&String> = s.send.iter().filter(|(_, crm)| crm.is_some()).map(|(k, _)| k).collect();
+    assert_eq!(c.records.keys().collect::<HashSet<_>>(), want);
+    assert_eq!(c.associations.iter().map(|(f, _)| f).collect::<HashSet<_>>(), want, "every task linked");
+    assert!(!c.association_versions.is_empty() && c.association_versions.iter().all(|v| v == "2026-09"), "{:?}", c.association_versions);
 }

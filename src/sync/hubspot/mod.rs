@@ -37,6 +37,16 @@ impl HubSpot {
         }
     }
 
+    /// The batch endpoint associating this object type's records with `to`'s
+    /// by the default association: v4 beside `v3`, the dated path otherwise.
+    pub fn associations(&self, base: &str, to: &str) -> String {
+        if self.api_version == "v3" {
+            format!("{base}/crm/v4/associations/{}/{to}/batch/associate/default", self.object_type)
+        } else {
+            format!("{base}/crm/associations/{}/{}/{to}/batch/associate/default", self.api_version, self.object_type)
+        }
+    }
+
     pub fn properties(&self, base: &str) -> String {
         if self.api_version == "v3" {
             format!("{base}/crm/v3/properties/{}", self.object_type)
@@ -238,7 +248,7 @@ impl Destination for HubSpot {
     /// Tasks are upserted, then associated with their companies (v4's
     /// default association, which is idempotent): the task ids come from
     /// the upsert's `results`, matched back by the alert-id property.
-    fn follow_up(&self, base: &str, batch: &[Record], body: &str) -> Option<Request> {
+    fn follow_up(&self, base: &str, batch: &[Record], body: &str) -> Option<std::result::Result<Request, String>> {
         let to = self.associate.as_ref()?;
         let p = self.id_property.as_ref()?;
         let parsed: Json = serde_json::from_str(body).unwrap_or(Json::Null);
@@ -251,15 +261,10 @@ impl Destination for HubSpot {
                     .collect()
             })
             .unwrap_or_default();
-        let inputs: Vec<Json> = batch
-            .iter()
-            .filter_map(|r| Some(json!({ "from": { "id": ids.get(&r.key)? }, "to": { "id": r.link.as_ref()? } })))
-            .collect();
-        Some(Request {
-            method: reqwest::Method::POST,
-            url: format!("{base}/crm/v4/associations/{}/{to}/batch/associate/default", self.object_type),
-            body: Some(json!({ "inputs": inputs })),
-        })
+        let inputs: Option<Vec<Json>> = batch.iter().map(|r| Some(json!({ "from": { "id": ids.get(&r.key)? }, "to": { "id": r.link.as_ref()? } }))).collect();
+        // a task whose id the answer does not give cannot be linked: not written yet
+        let Some(inputs) = inputs else { return Some(Err(format!("the answer gives no task id for some of the {} alerts", batch.len()))) };
+        Some(Ok(Request { method: reqwest::Method::POST, url: self.associations(base, to), body: Some(json!({ "inputs": inputs })) }))
     }
 
     fn setup<'a>(&'a self, shared: &'a super::Shared, fields: &'a [(String, String)]) -> futures::future::BoxFuture<'a, crate::Result<Vec<String>>> {
@@ -423,5 +428,22 @@ mod tests {
         assert!(matches!(h.classify(502, None, "", &[]), Outcome::Transient { .. }));
         assert!(matches!(h.classify(423, None, "", &[]), Outcome::Transient { retry_after: Some(d), .. } if d >= Duration::from_secs(2)));
         assert!(matches!(h.classify(401, None, "", &[]), Outcome::Fatal(_)));
+    }
+
+    #[test]
+    fn tasks_are_linked_on_the_path_of_their_api_version_and_only_with_every_task_id() {
+        let mut h = HubSpot { object_type: "tasks".into(), api_version: "v3".into(), id_property: Some("healthscore_alert_id".into()), upsert: true, group: "g".into(), associate: Some("companies".into()) };
+        assert_eq!(h.associations("B", "companies"), "B/crm/v4/associations/tasks/companies/batch/associate/default");
+        h.api_version = "2026-09".into();
+        assert_eq!(h.associations("B", "companies"), "B/crm/associations/2026-09/tasks/companies/batch/associate/default");
+        let mut batch = records(&["a1", "a2"]);
+        for r in &mut batch {
+            r.link = Some(format!("co-{}", r.key));
+        }
+        let both = json!({"results": [{"id": "91", "properties": {"healthscore_alert_id": "a1"}}, {"id": "92", "properties": {"healthscore_alert_id": "a2"}}]});
+        let Some(Ok(req)) = h.follow_up("B", &batch, &both.to_string()) else { panic!() };
+        assert_eq!(req.body.unwrap()["inputs"][1], json!({"from": {"id": "92"}, "to": {"id": "co-a2"}}));
+        let one = json!({"results": [{"id": "91", "properties": {"healthscore_alert_id": "a1"}}, {"id": "92", "properties": {}}]});
+        assert!(matches!(h.follow_up("B", &batch, &one.to_string()), Some(Err(_))), "a task without its id cannot be linked");
     }
 }
