@@ -1,7 +1,8 @@
-//! The renewal forecast for finance (issue 16, first part): per account
-//! renewing within the window, the chance of churning by its own renewal
-//! date and the ARR expected to renew; and the interval arithmetic the
-//! rollup's P10/P50/P90 will rest on.
+//! The renewal forecast for finance: per account renewing within the
+//! window, the chance of churning by its own renewal date, the ARR move
+//! expected when it renews, and the ARR expected to renew; a rollup by month
+//! and segment with a P10/P50/P90 band; a scenario where the playbooks that
+//! helped save at their measured rate; and a backtest against what renewed.
 //!
 //! `p_churn_by_renewal` is the churn model's hazard over the 30-day
 //! intervals from `as_of` up to and including the one holding the renewal:
@@ -11,6 +12,13 @@
 //! renewal's risk to its interval. The rules score has no hazards: its
 //! probability for the shortest horizon reaching the renewal (else the
 //! longest) stands in.
+//!
+//! The move at renewal comes from history, not the model: Σ after / Σ before
+//! − 1 over the non-churn ARR moves (`outcome_events` of the labels SQL:
+//! renewals, expansions, contractions) booked in the account's segment in
+//! the year before `as_of`. The band draws each renewing account's move
+//! from the same moves (in proportion to their ARR), so it carries their
+//! spread too.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +27,7 @@ use rand::{Rng, SeedableRng};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::output::tables::{renewal_forecast, renewal_forecast_rollup};
+use crate::output::tables::{alerts, renewal_forecast, renewal_forecast_rollup};
 use crate::model::card::INTERVAL_DAYS;
 use crate::model::Model;
 use crate::output::tables::renewal_forecast::Row;
@@ -43,7 +51,212 @@ pub struct Forecast {
     pub without_arr: usize,
 }
 
-pub fn accounts(model: &Model, scored: &Scored, window_days: i32) -> Result<Forecast> {
+/// Non-churn ARR moves, as ratios after / before weighted by the ARR
+/// before: their weighted mean is Σ after / Σ before, what a dollar up for
+/// renewal became.
+#[derive(Debug, Default, Clone)]
+pub struct MoveSet {
+    ratios: Vec<f64>,
+    /// Running sums of the weights, for drawing a move in proportion to them.
+    cum: Vec<f64>,
+}
+
+impl MoveSet {
+    pub fn new(moves: impl IntoIterator<Item = (f64, f64)>) -> MoveSet {
+        let mut m = MoveSet::default();
+        for (before, after) in moves {
+            m.push(before, after);
+        }
+        m
+    }
+
+    fn push(&mut self, before: f64, after: f64) {
+        if before > 0.0 && after >= 0.0 && after.is_finite() {
+            self.ratios.push(after / before);
+            self.cum.push(self.cum.last().copied().unwrap_or(0.0) + before);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ratios.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ratios.is_empty()
+    }
+
+    /// Σ after / Σ before (1 with no moves).
+    pub fn mean(&self) -> f64 {
+        match self.cum.last() {
+            Some(w) => self.ratios.iter().zip(self.weights()).map(|(r, x)| r * x).sum::<f64>() / w,
+            None => 1.0,
+        }
+    }
+
+    fn weights(&self) -> impl Iterator<Item = f64> + '_ {
+        self.cum.iter().scan(0.0, |prev, c| {
+            let w = c - *prev;
+            *prev = *c;
+            Some(w)
+        })
+    }
+
+    /// The move a uniform `u` in [0, 1) draws, in proportion to the weights.
+    pub fn draw(&self, u: f64) -> f64 {
+        match self.cum.last() {
+            Some(w) => self.ratios[self.cum.partition_point(|c| *c <= u * w).min(self.ratios.len() - 1)],
+            None => 1.0,
+        }
+    }
+}
+
+/// What the year before `as_of` says about the ARR of an account that
+/// renews, per segment (the account's segment at `as_of`), from the scored
+/// accounts' own history — they all stayed through their last renewal:
+/// - at the renewal: each account's move at its previous renewal (its next
+///   renewal date less a year, within the slack) — after / before of its
+///   moves there, or flat when nothing was booked — weighted by ARR;
+/// - between renewals: the moves booked away from that date (seats bought
+///   mid-contract), as a yearly rate over the segment's ARR, counted for the
+///   share of a year until the renewal.
+#[derive(Debug, Default, Clone)]
+pub struct Moves {
+    at_renewal: BTreeMap<String, MoveSet>,
+    all_at_renewal: MoveSet,
+    /// Per segment and pooled: (Σ mid-contract change, Σ ARR).
+    mid: BTreeMap<String, (f64, f64)>,
+    all_mid: (f64, f64),
+}
+
+/// Fewer renewals than this in a segment: the segments pooled stand in.
+pub const MIN_MOVES: usize = 30;
+
+/// One scored account's year: its ARR now, its segment, whether it renewed
+/// in the year (its previous renewal lies after its start), the move there,
+/// and the change booked away from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Year {
+    pub segment: String,
+    pub arr: f64,
+    /// (ARR before, after) at the previous renewal; None when the account
+    /// had not reached one in the year.
+    pub renewal: Option<(f64, f64)>,
+    pub mid_change: f64,
+}
+
+impl Moves {
+    pub fn new(years: &[Year]) -> Moves {
+        let mut m = Moves::default();
+        for y in years {
+            if let Some((before, after)) = y.renewal {
+                m.all_at_renewal.push(before, after);
+                m.at_renewal.entry(y.segment.clone()).or_default().push(before, after);
+            }
+            if y.arr > 0.0 && y.arr.is_finite() && y.mid_change.is_finite() {
+                let e = m.mid.entry(y.segment.clone()).or_default();
+                *e = (e.0 + y.mid_change, e.1 + y.arr);
+                m.all_mid = (m.all_mid.0 + y.mid_change, m.all_mid.1 + y.arr);
+            }
+        }
+        m
+    }
+
+    /// The moves a renewal in `segment` draws from (none booked: no change).
+    pub fn of(&self, segment: &str) -> &MoveSet {
+        match self.at_renewal.get(segment) {
+            Some(v) if v.len() >= MIN_MOVES => v,
+            _ => &self.all_at_renewal,
+        }
+    }
+
+    /// The segment's mid-contract change per year, as a share of its ARR.
+    pub fn mid_rate(&self, segment: &str) -> f64 {
+        let pooled = || if self.all_mid.1 > 0.0 { self.all_mid.0 / self.all_mid.1 } else { 0.0 };
+        match (self.of(segment).len(), self.at_renewal.get(segment), self.mid.get(segment)) {
+            (_, Some(v), Some((c, a))) if v.len() >= MIN_MOVES && *a > 0.0 => c / a,
+            _ => pooled(),
+        }
+    }
+
+    /// The mid-contract change a renewal `days` away is expected to carry.
+    pub fn lift(&self, segment: &str, days: i32) -> f64 {
+        self.mid_rate(segment) * days.max(0) as f64 / 365.0
+    }
+
+    /// The change expected of a renewal `days` away, as a share of its ARR.
+    pub fn change(&self, segment: &str, days: i32) -> f64 {
+        self.of(segment).mean() - 1.0 + self.lift(segment, days)
+    }
+
+    /// Renewals seen in the year.
+    pub fn len(&self) -> usize {
+        self.all_at_renewal.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all_at_renewal.is_empty()
+    }
+}
+
+/// The moves of the scored accounts booked in the year before `as_of`,
+/// from the labels SQL's `outcome_events` (registered here; the feature
+/// set's views must be).
+pub async fn moves(engine: &Engine, cfg: &Config, scored: &Scored) -> Result<Moves> {
+    crate::features::SqlFolder::load(&cfg.sql_dir, "labels", crate::model::train::LABELS_VERSION)?.register(engine).await?;
+    let as_of = crate::dates::day(scored.as_of);
+    let mut events: std::collections::HashMap<String, Vec<(i32, f64, f64)>> = std::collections::HashMap::new();
+    for (id, day, before, after) in arr_moves(engine, as_of - 365 - RENEWAL_SLACK_DAYS, as_of).await? {
+        events.entry(id).or_default().push((day, before, after));
+    }
+    let tenure = scored.frame.col("tenure_days");
+    let years: Vec<Year> = scored
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let ev = events.get(&r.account_id).map(Vec::as_slice).unwrap_or_default();
+            let previous = r.renewal_date.map(|d| d - 365).filter(|p| *p < as_of);
+            // it had reached that renewal: it began before it
+            let began = tenure.map(|j| scored.frame.value(i, j)).filter(|t| t.is_finite()).map(|t| as_of - t as i32);
+            let renewed_then = previous.filter(|p| began.is_none_or(|b| b < p - RENEWAL_SLACK_DAYS));
+            let near = |d: i32| previous.is_some_and(|p| (d - p).abs() <= RENEWAL_SLACK_DAYS);
+            let at: Vec<&(i32, f64, f64)> = ev.iter().filter(|e| near(e.0)).collect();
+            let renewal = renewed_then.map(|_| match (at.first(), at.last()) {
+                (Some(f), Some(l)) => (f.1, l.2),
+                _ => (r.arr, r.arr),
+            });
+            let mid_change = ev.iter().filter(|e| !near(e.0) && e.0 >= as_of - 365).map(|e| e.2 - e.1).sum();
+            Year { segment: r.segment.clone(), arr: r.arr, renewal, mid_change }
+        })
+        .collect();
+    Ok(Moves::new(&years))
+}
+
+/// Non-churn moves with `from <= event_day < to`: (account, day, ARR before, after).
+async fn arr_moves(engine: &Engine, from: i32, to: i32) -> Result<Vec<(String, i32, f64, f64)>> {
+    let sql = format!(
+        "SELECT account_id, event_day, arr_before, arr_after FROM outcome_events \
+         WHERE kind <> 'churned' AND arr_before > 0 AND arr_after >= 0 AND event_day >= {from} AND event_day < {to} \
+         ORDER BY account_id, event_day"
+    );
+    let mut out = Vec::new();
+    for b in engine.query(&sql).await? {
+        use crate::columns::{floats, strings};
+        let (id, d, before, after) = (strings(&b, "account_id")?, floats(&b, "event_day")?, floats(&b, "arr_before")?, floats(&b, "arr_after")?);
+        for i in 0..b.num_rows() {
+            out.push((id[i].clone().unwrap_or_default(), d[i] as i32, before[i], after[i]));
+        }
+    }
+    Ok(out)
+}
+
+/// The expansion chance by a renewal `days` away from the chance `p` within
+/// `horizon` days, at the same rate: 1 − (1 − p)^(days / horizon).
+pub fn expand_by_renewal(p: f64, days: i32, horizon: u32) -> Option<f64> {
+    (p.is_finite() && horizon > 0).then(|| 1.0 - (1.0 - p.clamp(0.0, 1.0)).powf(days.max(1) as f64 / horizon as f64))
+}
+
+pub fn accounts(model: &Model, scored: &Scored, moves: &Moves, window_days: i32) -> Result<Forecast> {
     let as_of = crate::dates::day(scored.as_of);
     let intervals = (window_days.max(0) as u32).div_ceil(INTERVAL_DAYS) + 1;
     let hazards = model.hazards_for(&scored.frame, intervals)?;
@@ -76,6 +289,9 @@ pub fn accounts(model: &Model, scored: &Scored, window_days: i32) -> Result<Fore
             renewal_date: renewal,
             arr: r.arr,
             p_churn_by_renewal: (p * 10_000.0).round() / 10_000.0,
+            p_expand_by_renewal: expand_by_renewal(r.p_expand, days, scored.expansion_horizon),
+            expected_change: moves.change(&r.segment, days),
+            save: None,
             health_score: r.health,
             tier: r.tier.as_str(),
             top_risk_reason: r.risk.first().map(|(_, t)| t.clone()),
@@ -85,20 +301,40 @@ pub fn accounts(model: &Model, scored: &Scored, window_days: i32) -> Result<Fore
     Ok(f)
 }
 
+/// The saves scenario: each account an alert of `as_of` reached (any alert
+/// but one held out as control) from a playbook the `effectiveness` table
+/// says helped gets that playbook's measured churn reduction (the largest
+/// when several). Applied to the churn chance by the renewal, though it was
+/// measured on churn within 90 days of the alert: the approximation is stated.
+pub fn apply_saves(rows: &mut [Row], alerts: &[alerts::Row], helped: &BTreeMap<String, f64>) {
+    let mut best: std::collections::HashMap<&str, (&str, f64)> = std::collections::HashMap::new();
+    for a in alerts.iter().filter(|a| !a.control_group()) {
+        if let Some(r) = helped.get(&a.playbook) {
+            let e = best.entry(a.account_id.as_str()).or_insert((a.playbook.as_str(), *r));
+            if *r > e.1 {
+                *e = (a.playbook.as_str(), *r);
+            }
+        }
+    }
+    for row in rows {
+        row.save = best.get(row.account_id.as_str()).map(|(p, r)| (p.to_string(), *r));
+    }
+}
+
 /// The draws behind each group's band, and their seed.
 pub const DRAWS: usize = 10_000;
 pub const SEED: u64 = 7;
 
 /// `sql/outputs/v1/renewal_forecast_rollup.sql` over the per-account rows
 /// (registered as `renewal_forecast`), each group with its band.
-pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], as_of: i32) -> Result<Vec<renewal_forecast_rollup::Row>> {
+pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], moves: &Moves, as_of: i32) -> Result<Vec<renewal_forecast_rollup::Row>> {
     let batch = renewal_forecast::batch(rows, as_of)?;
     engine.register_batches(renewal_forecast::TABLE.name, batch.schema(), vec![batch])?;
     crate::features::SqlFolder::load(&cfg.sql_dir, "outputs", "v1")?.register(engine).await?;
     let t = &renewal_forecast_rollup::TABLE;
-    let mut groups: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<Renewing>> = BTreeMap::new();
     for r in rows {
-        let item = (r.arr, r.p_churn_by_renewal);
+        let item = Renewing { arr: r.arr, p_churn: r.p_churn_by_renewal, moves: moves.of(&r.segment), lift: moves.lift(&r.segment, r.renewal_date - as_of) };
         for key in [(r.renewal_month(), r.segment.clone()), (r.renewal_month(), "all".into()), ("all".into(), "all".into())] {
             groups.entry(key).or_default().push(item);
         }
@@ -109,6 +345,7 @@ pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], as_of: i32) -> 
         use renewal_forecast_rollup as c;
         let (m, s) = (strings(&b, c::RENEWAL_MONTH)?, strings(&b, c::SEGMENT)?);
         let (n, arr, exp, risk, grr) = (floats(&b, c::ACCOUNTS)?, floats(&b, c::ARR)?, floats(&b, c::EXPECTED_ARR)?, floats(&b, c::ARR_AT_RISK)?, floats(&b, c::GROSS_RETENTION)?);
+        let (nrr, saves) = (floats(&b, c::NET_RETENTION)?, floats(&b, c::EXPECTED_ARR_WITH_SAVES)?);
         for i in 0..b.num_rows() {
             let key = (m[i].clone().unwrap_or_default(), s[i].clone().unwrap_or_default());
             let members = groups.get(&key).ok_or_else(|| {
@@ -122,6 +359,8 @@ pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], as_of: i32) -> 
                 expected_arr: exp[i],
                 arr_at_risk: risk[i],
                 gross_retention: grr[i],
+                net_retention: nrr[i],
+                expected_arr_with_saves: saves[i],
                 band: renewed_band(members, DRAWS, SEED),
             });
         }
@@ -138,9 +377,14 @@ pub struct Check {
     pub month: String,
     pub accounts: usize,
     pub arr: f64,
+    /// Expected ARR, moves counted.
     pub expected: f64,
-    /// ARR of the accounts that had not churned by their renewal.
+    /// What renewed: the ARR after the last move booked by the renewal, of
+    /// the accounts that had not churned by it.
     pub actual: f64,
+    /// Churn only: ARR × (1 − p) against the ARR of the accounts that stayed.
+    pub expected_gross: f64,
+    pub actual_gross: f64,
     pub band: (f64, f64, f64),
 }
 
@@ -148,6 +392,10 @@ impl Check {
     /// (expected − actual) over ARR up for renewal.
     pub fn error(&self) -> f64 {
         (self.expected - self.actual) / self.arr
+    }
+
+    pub fn gross_error(&self) -> f64 {
+        (self.expected_gross - self.actual_gross) / self.arr
     }
 
     pub fn inside(&self) -> bool {
@@ -166,24 +414,54 @@ pub struct Backtest {
     pub unobserved: usize,
 }
 
-pub fn backtest(rows: &[Row], labels: &std::collections::HashMap<(String, i32), crate::model::train::Label>, origin: i32) -> Backtest {
+/// What each account's ARR was after its last non-churn move booked after
+/// `origin` and by its renewal (with the slack; accounts with none keep
+/// their ARR).
+pub async fn renewed_arr(engine: &Engine, rows: &[Row], origin: i32) -> Result<std::collections::HashMap<String, f64>> {
+    let renewal: std::collections::HashMap<&str, i32> = rows.iter().map(|r| (r.account_id.as_str(), r.renewal_date)).collect();
+    let to = rows.iter().map(|r| r.renewal_date).max().unwrap_or(origin) + RENEWAL_SLACK_DAYS + 1;
+    let mut out = std::collections::HashMap::new();
+    // ordered by day: the last move by the renewal wins
+    for (id, day, _, after) in arr_moves(engine, origin + 1, to).await? {
+        if renewal.get(id.as_str()).is_some_and(|r| day <= *r + RENEWAL_SLACK_DAYS) {
+            out.insert(id, after);
+        }
+    }
+    Ok(out)
+}
+
+/// Days after a renewal date that still count as "by the renewal" in a
+/// backtest: renewal dates counted in whole 365-day terms run a day early
+/// for every leap day since the contract began, and bookings land late.
+pub const RENEWAL_SLACK_DAYS: i32 = 7;
+
+pub fn backtest(
+    rows: &[Row],
+    labels: &std::collections::HashMap<(String, i32), crate::model::train::Label>,
+    renewed: &std::collections::HashMap<String, f64>,
+    moves: &Moves,
+    origin: i32,
+) -> Backtest {
     let mut by_month: BTreeMap<String, Vec<(&Row, bool)>> = BTreeMap::new();
     let mut unobserved = 0;
     for r in rows {
-        let d = r.renewal_date - origin;
+        let d = r.renewal_date - origin + RENEWAL_SLACK_DAYS;
         match labels.get(&(r.account_id.clone(), origin)).filter(|l| l.observed_days > d) {
             Some(l) => by_month.entry(r.renewal_month()).or_default().push((r, l.days_to_churn.is_some_and(|c| c <= d))),
             None => unobserved += 1,
         }
     }
     let check = |month: String, items: &[(&Row, bool)]| {
-        let accounts: Vec<(f64, f64)> = items.iter().map(|(r, _)| (r.arr, r.p_churn_by_renewal)).collect();
+        let accounts: Vec<Renewing> = items.iter().map(|(r, _)| Renewing { arr: r.arr, p_churn: r.p_churn_by_renewal, moves: moves.of(&r.segment), lift: moves.lift(&r.segment, r.renewal_date - origin) }).collect();
+        let stayed = || items.iter().filter(|(_, churned)| !churned).map(|(r, _)| *r);
         Check {
             month,
             accounts: items.len(),
             arr: items.iter().map(|(r, _)| r.arr).sum(),
             expected: items.iter().map(|(r, _)| r.expected_arr()).sum(),
-            actual: items.iter().filter(|(_, churned)| !churned).map(|(r, _)| r.arr).sum(),
+            actual: stayed().map(|r| renewed.get(&r.account_id).copied().unwrap_or(r.arr)).sum(),
+            expected_gross: items.iter().map(|(r, _)| r.retained_arr()).sum(),
+            actual_gross: stayed().map(|r| r.arr).sum(),
             band: renewed_band(&accounts, DRAWS, SEED),
         }
     };
@@ -211,14 +489,35 @@ pub fn poisson_binomial(p: &[f64]) -> Vec<f64> {
     d
 }
 
-/// P10, P50 and P90 of the ARR that renews when each account (ARR, chance
-/// of churning) renews independently: `draws` simulated outcomes with a
-/// fixed seed (accounts differ in ARR, so the count's Poisson-binomial does
-/// not give the sum), the same figures on every run.
-pub fn renewed_band(accounts: &[(f64, f64)], draws: usize, seed: u64) -> (f64, f64, f64) {
+/// An account up for renewal, for the band: its ARR, its chance of churning
+/// by the renewal, and the moves (after / before) its renewal draws from.
+#[derive(Debug, Clone, Copy)]
+pub struct Renewing<'a> {
+    pub arr: f64,
+    pub p_churn: f64,
+    pub moves: &'a MoveSet,
+    /// The mid-contract change expected by the renewal, as a share.
+    pub lift: f64,
+}
+
+/// P10, P50 and P90 of the ARR that renews when each account renews
+/// independently (churning with its chance, else renewing with a move drawn
+/// from its moves): `draws` simulated outcomes with a fixed seed (accounts
+/// differ in ARR, so the count's Poisson-binomial does not give the sum),
+/// the same figures on every run.
+pub fn renewed_band(accounts: &[Renewing], draws: usize, seed: u64) -> (f64, f64, f64) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut sums: Vec<f64> = (0..draws.max(1))
-        .map(|_| accounts.iter().filter(|(_, p)| rng.random::<f64>() >= *p).map(|(arr, _)| arr).sum())
+        .map(|_| {
+            let mut sum = 0.0;
+            for a in accounts {
+                if rng.random::<f64>() >= a.p_churn {
+                    let m = if a.moves.is_empty() { 1.0 } else { a.moves.draw(rng.random::<f64>()) };
+                    sum += a.arr * (m + a.lift);
+                }
+            }
+            sum
+        })
         .collect();
     sums.sort_by(f64::total_cmp);
     let q = |x: f64| sums[((sums.len() - 1) as f64 * x).round() as usize];
@@ -260,7 +559,8 @@ mod tests {
     fn the_band_of_equal_accounts_is_the_poisson_binomial_quantiles() {
         // 40 accounts of $10,000, churn chances spread: renewed ARR = $10,000 × renewals
         let p: Vec<f64> = (0..40).map(|i| 0.05 + 0.5 * (i as f64 / 40.0)).collect();
-        let accounts: Vec<(f64, f64)> = p.iter().map(|q| (10_000.0, *q)).collect();
+        let none = MoveSet::default();
+        let accounts: Vec<Renewing> = p.iter().map(|q| Renewing { arr: 10_000.0, p_churn: *q, moves: &none, lift: 0.0 }).collect();
         let (p10, p50, p90) = renewed_band(&accounts, 20_000, 7);
         // renewals are the non-churns: the Poisson-binomial of 1 − p
         let d = poisson_binomial(&p.iter().map(|q| 1.0 - q).collect::<Vec<_>>());
@@ -281,6 +581,96 @@ mod tests {
     }
 
     #[test]
+    fn moves_pool_the_segments_when_one_has_too_few_and_none_means_no_change() {
+        assert_eq!(Moves::default().change("smb", 200), 0.0);
+        assert_eq!(Moves::default().of("smb").draw(0.3), 1.0);
+        // smb: half renewed flat at $1,000, half went $3,000 → $3,600 at renewal
+        // (Σ after / Σ before = 4,600 / 4,000), and $400 a year bought mid-contract per $4,000
+        let year = |seg: &str, arr: f64, renewal: Option<(f64, f64)>, mid: f64| Year { segment: seg.into(), arr, renewal, mid_change: mid };
+        let mut y: Vec<Year> = (0..MIN_MOVES).map(|i| if i % 2 == 0 { year("smb", 1000.0, Some((1000.0, 1000.0)), 0.0) } else { year("smb", 3600.0, Some((3000.0, 3600.0)), 460.0) }).collect();
+        y.push(year("enterprise", 5000.0, Some((10_000.0, 5_000.0)), 0.0));
+        y.push(year("enterprise", 8000.0, None, 0.0));
+        let moves = Moves::new(&y);
+        assert_eq!(moves.len(), MIN_MOVES + 1, "an account without a renewal in the year has no move at it");
+        let mid = 460.0 * 15.0 / (15.0 * 4600.0);
+        assert!((moves.change("smb", 0) - 0.15).abs() < 1e-12, "{}", moves.change("smb", 0));
+        assert!((moves.change("smb", 365) - 0.15 - mid).abs() < 1e-12 && (moves.lift("smb", 73) - mid / 5.0).abs() < 1e-12);
+        // one enterprise renewal is too few: the pooled moves and rate stand in
+        let half = MIN_MOVES as f64 / 2.0;
+        let pooled = (half * 1000.0 + half * 3600.0 + 5_000.0) / (half * 1000.0 + half * 3000.0 + 10_000.0) - 1.0;
+        let pooled_mid = 15.0 * 460.0 / (15.0 * 4600.0 + 13_000.0);
+        assert!((moves.change("enterprise", 0) - pooled).abs() < 1e-12, "{}", moves.change("enterprise", 0));
+        assert!((moves.mid_rate("enterprise") - pooled_mid).abs() < 1e-12);
+        // draws follow the ARR weights: the $3,000 accounts are three in four dollars
+        let smb = moves.of("smb");
+        let big = (0..10_000).filter(|i| smb.draw(*i as f64 / 10_000.0) > 1.0).count();
+        assert!((big as f64 / 10_000.0 - 0.75).abs() < 0.01, "{big}");
+    }
+
+    #[test]
+    fn the_band_carries_the_moves_spread() {
+        // no churn: every account renews, flat or doubled with equal chance
+        let flat_or_doubled = MoveSet::new([(1.0, 1.0), (1.0, 2.0)]);
+        let accounts: Vec<Renewing> = (0..200).map(|_| Renewing { arr: 100.0, p_churn: 0.0, moves: &flat_or_doubled, lift: 0.0 }).collect();
+        let (p10, p50, p90) = renewed_band(&accounts, 4_000, 7);
+        // the sum is 100 × (200 + Binomial(200, ½)): mean 30,000, sd ≈ 707
+        assert!((p50 - 30_000.0).abs() < 300.0 && p10 < 29_500.0 && p90 > 30_500.0, "{p10} {p50} {p90}");
+    }
+
+    #[test]
+    fn expansion_by_the_renewal_extends_the_horizon_at_its_rate() {
+        assert_eq!(expand_by_renewal(f64::NAN, 100, 90), None);
+        assert!((expand_by_renewal(0.1, 90, 90).unwrap() - 0.1).abs() < 1e-12);
+        assert!((expand_by_renewal(0.1, 180, 90).unwrap() - 0.19).abs() < 1e-12);
+    }
+
+    #[test]
+    fn saves_take_the_largest_measured_reduction_and_skip_the_control_group() {
+        let row = |id: &str| Row {
+            account_id: id.into(),
+            crm_id: None,
+            segment: "smb".into(),
+            owner: None,
+            renewal_date: 0,
+            arr: 1000.0,
+            p_churn_by_renewal: 0.4,
+            p_expand_by_renewal: None,
+            expected_change: 0.0,
+            save: None,
+            health_score: 30.0,
+            tier: "red",
+            top_risk_reason: None,
+        };
+        let alert = |id: &str, playbook: &str, control: bool| alerts::Row {
+            alert_id: format!("{id}-{playbook}"),
+            account_id: id.into(),
+            crm_id: None,
+            account_name: None,
+            owner: None,
+            playbook: playbook.into(),
+            trigger: String::new(),
+            severity: "high",
+            route: "owner",
+            priority: 0.0,
+            message: String::new(),
+            action: String::new(),
+            arr: 1000.0,
+            arr_at_risk: 400.0,
+            p_churn_90d: 0.4,
+            cohort: 0,
+            suppressed_by: control.then_some(alerts::Suppression::ControlGroup),
+        };
+        let mut rows = vec![row("a"), row("b"), row("c")];
+        let helped: BTreeMap<String, f64> = [("save".to_string(), 0.25), ("call".to_string(), 0.5)].into();
+        let a = [alert("a", "save", false), alert("a", "call", false), alert("b", "call", true), alert("c", "digest", false)];
+        apply_saves(&mut rows, &a, &helped);
+        assert_eq!(rows[0].save, Some(("call".to_string(), 0.5)));
+        assert!((rows[0].p_churn_with_saves() - 0.2).abs() < 1e-12 && (rows[0].expected_arr_with_saves() - 800.0).abs() < 1e-9);
+        assert_eq!((rows[1].save.clone(), rows[2].save.clone()), (None, None), "held out, and a playbook with no measured effect");
+        assert_eq!(rows[1].p_churn_with_saves(), 0.4);
+    }
+
+    #[test]
     fn a_backtest_counts_churn_by_the_renewal_and_leaves_out_what_the_export_has_not_seen() {
         use crate::model::train::Label;
         let origin = 20_000;
@@ -292,6 +682,9 @@ mod tests {
             renewal_date: origin + d,
             arr: 1000.0,
             p_churn_by_renewal: 0.2,
+            p_expand_by_renewal: None,
+            expected_change: 0.1,
+            save: None,
             health_score: 50.0,
             tier: "yellow",
             top_risk_reason: None,
@@ -300,14 +693,18 @@ mod tests {
         let label = |c: Option<i32>, obs: i32| Label { days_to_churn: c, expanded: false, observed_days: obs };
         let labels: std::collections::HashMap<(String, i32), Label> = [
             (("churned-at-renewal".to_string(), origin), label(Some(40), 180)),
-            (("churned-after".to_string(), origin), label(Some(41), 180)),
+            (("churned-after".to_string(), origin), label(Some(40 + RENEWAL_SLACK_DAYS + 1), 180)),
             (("stayed".to_string(), origin), label(None, 180)),
             (("unseen".to_string(), origin), label(None, 90)),
         ]
         .into();
-        let b = backtest(&rows, &labels, origin);
+        // "stayed" expanded to 1,500 before its renewal; "churned-after" renewed flat
+        let renewed: std::collections::HashMap<String, f64> = [("stayed".to_string(), 1500.0)].into();
+        let b = backtest(&rows, &labels, &renewed, &Moves::default(), origin);
         assert_eq!((b.total.accounts, b.unobserved), (3, 1));
-        assert_eq!((b.total.arr, b.total.actual), (3000.0, 2000.0), "churn on the renewal day counts, churn after it does not");
-        assert!((b.total.expected - 2400.0).abs() < 1e-9 && (b.total.error() - 0.4 / 3.0).abs() < 1e-9);
+        assert_eq!((b.total.arr, b.total.actual_gross), (3000.0, 2000.0), "churn on the renewal day counts, churn past the slack does not");
+        assert_eq!(b.total.actual, 2500.0, "what renewed: the ARR after the last move");
+        assert!((b.total.expected_gross - 2400.0).abs() < 1e-9 && (b.total.gross_error() - 0.4 / 3.0).abs() < 1e-9);
+        assert!((b.total.expected - 2640.0).abs() < 1e-9 && (b.total.error() - 0.14 / 3.0).abs() < 1e-9);
     }
 }

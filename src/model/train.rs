@@ -904,6 +904,54 @@ pub fn evaluate(model: &Model, frame: &Frame, labels: &[Label], te: &[usize], fe
     Ok(out)
 }
 
+/// The snapshot dates whose labels were observed by `origin` (the longest
+/// horizon before it), split into training dates and the validation months
+/// (the newest of them, a full horizon after the last training date).
+fn known_split(cfg: &Config, dates: &[NaiveDate], origin: NaiveDate) -> Result<(Vec<NaiveDate>, Vec<NaiveDate>)> {
+    let gap = chrono::Days::new(*cfg.training.horizons.iter().max().unwrap() as u64);
+    let known: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d + gap <= origin).collect();
+    let v = cfg.training.validation_months as usize;
+    if known.len() < v + 1 {
+        return Err(Error::Usage(format!("origin {origin}: too little history before it to train (need validation months plus a gap of the longest horizon)")));
+    }
+    let val = known[known.len() - v..].to_vec();
+    let train_d: Vec<NaiveDate> = known.iter().copied().filter(|d| *d + gap <= val[0]).collect();
+    if train_d.is_empty() {
+        return Err(Error::Usage(format!("origin {origin}: no training dates a full horizon before its validation window")));
+    }
+    Ok((train_d, val))
+}
+
+/// The model that could have been trained at `origin`: on the snapshots of
+/// `data` whose labels were observed by then, calibrated on the newest of
+/// them. Returns it and its training dates.
+fn fit_known(engine: &Engine, cfg: &Config, data: &TrainingData, dates: &[NaiveDate], origin: NaiveDate, progress: &dyn Fn(&str)) -> Result<(Model, Vec<NaiveDate>)> {
+    let (frame, labels) = (&data.frame, &data.labels);
+    let features = data.features();
+    let (train_d, val) = known_split(cfg, dates, origin)?;
+    let rows_of = |ds: &[NaiveDate]| -> Vec<usize> {
+        let set: std::collections::BTreeSet<i32> = ds.iter().map(|d| day(*d)).collect();
+        (0..frame.rows()).filter(|i| set.contains(&frame.as_of[*i])).collect()
+    };
+    progress(&format!("origin {origin}: training on {} → {}", train_d[0], train_d[train_d.len() - 1]));
+    let (tr, va, te) = (rows_of(&train_d), rows_of(&val), rows_of(&[origin]));
+    let Fitted { churn_text, expansion_text, calibration, best_iteration, .. } = fit(frame, labels, &tr, &va, cfg, None, &|_| ())?;
+    let mut card = new_card(engine, cfg, data, &features, &format!("backtest-{origin}"), [window(frame, labels, &tr, &train_d, cfg), window(frame, labels, &va, &val, cfg), window(frame, labels, &te, &[origin], cfg)]);
+    card.kind = Kind::Lightgbm;
+    card.best_iteration = best_iteration;
+    let model = Model::from_stored(Stored { card, model: Some(churn_text), expansion: Some(expansion_text), calibration: Some(calibration) }, cfg.training.num_threads)?;
+    Ok((model, train_d))
+}
+
+/// The model that could have been trained at `origin` from what was known
+/// then (the forecast's backtest scores `origin` with it).
+pub async fn model_at(engine: &Engine, cfg: &Config, origin: NaiveDate, progress: &dyn Fn(&str)) -> Result<Model> {
+    let dates: Vec<NaiveDate> = snapshot_dates(engine, cfg).await?.into_iter().filter(|d| *d <= origin).collect();
+    progress(&format!("building features and labels for {} snapshot dates before {origin}", dates.len()));
+    let data = load(engine, cfg, &dates).await?;
+    Ok(fit_known(engine, cfg, &data, &dates, origin, progress)?.0)
+}
+
 /// Rolling-origin evaluation: for each of the last `origins` monthly dates
 /// whose longest horizon is observed, train on what was known then (labels
 /// observed before the origin, validation the newest of those) and score the
@@ -917,34 +965,15 @@ pub async fn backtest(engine: &Engine, cfg: &Config, origins: usize, progress: &
     let data = load(engine, cfg, &dates).await?;
     let (frame, labels) = (&data.frame, &data.labels);
     let features = data.features();
-    let gap = chrono::Days::new(*cfg.training.horizons.iter().max().unwrap() as u64);
     let rows_of = |ds: &[NaiveDate]| -> Vec<usize> {
         let set: std::collections::BTreeSet<i32> = ds.iter().map(|d| day(*d)).collect();
         (0..frame.rows()).filter(|i| set.contains(&frame.as_of[*i])).collect()
     };
     let mut out = Vec::new();
     for origin in dates[dates.len() - origins..].iter().copied() {
-        // labels of the training window must be observed by the origin
-        let known: Vec<NaiveDate> = dates.iter().copied().filter(|d| *d + gap <= origin).collect();
-        let v = cfg.training.validation_months as usize;
-        if known.len() < v + 1 {
-            return Err(Error::Usage(format!("origin {origin}: too little history before it to train (need validation months plus a gap of the longest horizon)")));
-        }
-        let val = known[known.len() - v..].to_vec();
-        let train_d: Vec<NaiveDate> = known.iter().copied().filter(|d| *d + gap <= val[0]).collect();
-        if train_d.is_empty() {
-            return Err(Error::Usage(format!("origin {origin}: no training dates a full horizon before its validation window")));
-        }
-        progress(&format!("origin {origin}: training on {} → {}", train_d[0], train_d[train_d.len() - 1]));
-        let (tr, va, te) = (rows_of(&train_d), rows_of(&val), rows_of(&[origin]));
-        let Fitted { churn_text, expansion_text, calibration, best_iteration, .. } = fit(frame, labels, &tr, &va, cfg, None, &|_| ())?;
-        let mut card = new_card(engine, cfg, &data, &features, &format!("backtest-{origin}"), [window(frame, labels, &tr, &train_d, cfg), window(frame, labels, &va, &val, cfg), window(frame, labels, &te, &[origin], cfg)]);
-        card.kind = Kind::Lightgbm;
-        card.best_iteration = best_iteration;
-        let model = Model::from_stored(
-            Stored { card, model: Some(churn_text), expansion: Some(expansion_text), calibration: Some(calibration) },
-            cfg.training.num_threads,
-        )?;
+        let (model, train_d) = fit_known(engine, cfg, &data, &dates, origin, progress)?;
+        let te = rows_of(&[origin]);
+        let va = rows_of(&known_split(cfg, &dates, origin)?.1);
         let m = evaluate(&model, frame, labels, &te, &features, cfg)?;
         let r = rules_metrics(frame, labels, &va, &te, &features, cfg);
         for (target, mm) in m {

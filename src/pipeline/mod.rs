@@ -355,20 +355,21 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     })
     .await?;
     crate::score::add_history(&job.out, &mut scored, &cfg.care).await?;
-    let forecast = timed(&mut job.manifest, "forecast", async { crate::forecast::accounts(&model, &scored, crate::forecast::WINDOW_DAYS) }, |f| {
+    let moves = crate::forecast::moves(engine, cfg, &scored).await?;
+    let mut forecast = timed(&mut job.manifest, "forecast", async { crate::forecast::accounts(&model, &scored, &moves, crate::forecast::WINDOW_DAYS) }, |f| {
         let (arr, expected): (f64, f64) = f.rows.iter().fold((0.0, 0.0), |(a, e), r| (a + r.arr, e + r.expected_arr()));
         format!(
-            "{} accounts renew within {} days: {} up for renewal, {} expected to renew; {} without a renewal date, {} without ARR (left out)",
+            "{} accounts renew within {} days: {} up for renewal, {} expected to renew (moves from the {} renewals of the year before); {} without a renewal date, {} without ARR (left out)",
             f.rows.len(),
             crate::forecast::WINDOW_DAYS,
             crate::features::render(crate::features::Unit::Currency, arr),
             crate::features::render(crate::features::Unit::Currency, expected),
+            moves.len(),
             f.without_renewal,
             f.without_arr
         )
     })
     .await?;
-    let rollup = crate::forecast::rollup(engine, cfg, &forecast.rows, crate::dates::day(as_of)).await?;
     let shadow = if cfg.playbooks.rules.is_empty() { None } else { Some(shadow_state(job, engine, cfg, as_of, &scored.horizons).await?) };
     let alerts = if cfg.playbooks.rules.is_empty() {
         None
@@ -396,6 +397,9 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
         )
         .await?)
     };
+    let helped = helped_playbooks(&job.out, as_of).await?;
+    crate::forecast::apply_saves(&mut forecast.rows, alerts.as_deref().unwrap_or_default(), &helped);
+    let rollup = crate::forecast::rollup(engine, cfg, &forecast.rows, &moves, crate::dates::day(as_of)).await?;
     let out = &job.out;
     let published = timed(
         &mut job.manifest,
@@ -424,6 +428,17 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     .await?;
     job.manifest.tables.extend(published);
     Ok((scored, alerts.unwrap_or_default(), shadow, rollup))
+}
+
+/// The playbooks the newest `effectiveness` partition on or before `as_of`
+/// says helped, with their measured churn reduction (none without one).
+async fn helped_playbooks(out: &Output, as_of: NaiveDate) -> Result<std::collections::BTreeMap<String, f64>> {
+    let t = &tables::effectiveness::TABLE;
+    let newest = out.partitions(t.name).await?.into_iter().filter(|p| t.partition_value(p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).is_some_and(|d| d <= as_of)).max();
+    match newest {
+        Some(p) => tables::effectiveness::read_helped(&out.read_partition(t.name, &p).await?.unwrap_or_default()),
+        None => Ok(Default::default()),
+    }
 }
 
 /// Whether the playbooks run in shadow, and why: by the config, or by the
@@ -541,21 +556,29 @@ pub async fn forecast(cfg: &Config, as_of: Option<NaiveDate>) -> Result<(NaiveDa
     Ok((date, tables::renewal_forecast_rollup::read(&batches)?))
 }
 
-/// `forecast --backtest`: the forecast the current model makes `months`
-/// before the export, scored then from what was known then, against the
-/// renewals the export has seen since.
+/// `forecast --backtest`: the forecast made `months` before the export
+/// from what was known then — a model trained on the labels observed by
+/// then (not the current model, whose training saw what followed), the
+/// accounts scored then, the moves booked before — against the renewals the
+/// export has seen since.
 pub async fn forecast_backtest(cfg: &Config, months: u32) -> Result<crate::forecast::Backtest> {
     let engine = validate(cfg, false).await?;
     let origin = engine.export_date - chrono::Months::new(months);
-    let (model, fs) = crate::score::current_model(&engine, cfg).await?;
+    let spin = crate::log::spinner("forecast backtest");
+    let model = crate::model::train::model_at(&engine, cfg, origin, &|m| spin.set_message(m.to_string())).await?;
+    spin.set_message(format!("scoring {origin}"));
+    let fs = crate::features::FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?;
     let scored = crate::score::score(&engine, cfg, &model, &fs, origin).await?;
+    spin.finish_and_clear();
+    let moves = crate::forecast::moves(&engine, cfg, &scored).await?;
     // renewals the export has seen: before its day
     let window = (engine.export_date - origin).num_days() as i32 - 1;
-    let f = crate::forecast::accounts(&model, &scored, window)?;
+    let f = crate::forecast::accounts(&model, &scored, &moves, window)?;
     let day = crate::dates::day(origin);
+    let renewed = crate::forecast::renewed_arr(&engine, &f.rows, day).await?;
     let pairs: Vec<(String, i32)> = f.rows.iter().map(|r| (r.account_id.clone(), day)).collect();
     let labels = crate::model::train::labels_at(&engine, cfg, &pairs).await?;
-    Ok(crate::forecast::backtest(&f.rows, &labels, day))
+    Ok(crate::forecast::backtest(&f.rows, &labels, &renewed, &moves, day))
 }
 
 // ---- effectiveness ----------------------------------------------------------------------

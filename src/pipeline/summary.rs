@@ -502,26 +502,36 @@ pub fn effectiveness_text(rows: &[tables::effectiveness::Row]) -> String {
 }
 
 /// The renewal forecast as a finance analyst reads it: the next `months`
-/// renewal months across segments, and the window's total.
+/// renewal months across segments, and the window's total; the saves
+/// scenario beside the baseline when a playbook's effect was measured.
 pub fn forecast_text(as_of: NaiveDate, rows: &[tables::renewal_forecast_rollup::Row], months: usize) -> String {
     let mut o = String::new();
     let m = |v: f64| money(v);
-    out!(o, "Renewal forecast made at {as_of} (renewals within 365 days; each account renews independently with its churn chance by its renewal):");
-    out!(o, "  {:<8} {:>8} {:>14} {:>14} {:>12} {:>6}   {}", "month", "accounts", "ARR up", "expected", "at risk", "GRR", "renewed ARR, P10 – P90");
     let all: Vec<&tables::renewal_forecast_rollup::Row> = rows.iter().filter(|r| r.segment == "all").collect();
+    let saves = all.iter().any(|r| (r.expected_arr_with_saves - r.expected_arr).abs() > 0.5);
+    out!(o, "Renewal forecast made at {as_of} (renewals within 365 days; each account renews independently with its churn chance by its renewal, and moves as its segment's renewals did in the year before):");
+    let head = if saves { format!(" {:>14}", "with saves") } else { String::new() };
+    out!(o, "  {:<8} {:>8} {:>14} {:>14} {:>12} {:>6} {:>6}{head}   {}", "month", "accounts", "ARR up", "expected", "at risk", "GRR", "NRR", "renewed ARR, P10 – P90");
     for r in all.iter().filter(|r| r.renewal_month != "all").take(months).chain(all.iter().filter(|r| r.renewal_month == "all")) {
+        let with = if saves { format!(" {:>14}", m(r.expected_arr_with_saves)) } else { String::new() };
         out!(
             o,
-            "  {:<8} {:>8} {:>14} {:>14} {:>12} {:>5.1}%   {} – {}",
+            "  {:<8} {:>8} {:>14} {:>14} {:>12} {:>5.1}% {:>5.1}%{with}   {} – {}",
             if r.renewal_month == "all" { "total" } else { r.renewal_month.as_str() },
             r.accounts,
             m(r.arr),
             m(r.expected_arr),
             m(r.arr_at_risk),
             100.0 * r.gross_retention,
+            100.0 * r.net_retention,
             m(r.band.0),
             m(r.band.2)
         );
+    }
+    if saves {
+        out!(o, "  with saves: the playbooks `effectiveness` says helped save at their measured rate (see `renewal_forecast.save_playbook`)");
+    } else {
+        out!(o, "  no saves scenario: no playbook's effect has been measured as helping yet (`healthscore effectiveness`)");
     }
     o
 }
@@ -530,22 +540,24 @@ pub fn forecast_text(as_of: NaiveDate, rows: &[tables::renewal_forecast_rollup::
 pub fn forecast_backtest_text(b: &crate::forecast::Backtest) -> String {
     let mut o = String::new();
     out!(o, "Renewal forecast made at {} against what renewed by the export:", b.origin);
-    out!(o, "  {:<8} {:>8} {:>14} {:>14} {:>14} {:>7}   {:<32} {}", "month", "accounts", "ARR up", "expected", "renewed", "error", "P10 – P90", "inside");
+    out!(o, "  {:<8} {:>8} {:>14} {:>14} {:>14} {:>7} {:>7}   {:<32} {}", "month", "accounts", "ARR up", "expected", "renewed", "error", "churn", "P10 – P90", "inside");
     for c in b.months.iter().chain(std::iter::once(&b.total)) {
         out!(
             o,
-            "  {:<8} {:>8} {:>14} {:>14} {:>14} {:>+6.1}%   {:<32} {}",
+            "  {:<8} {:>8} {:>14} {:>14} {:>14} {:>+6.1}% {:>+6.1}%   {:<32} {}",
             c.month,
             c.accounts,
             money(c.arr),
             money(c.expected),
             money(c.actual),
             100.0 * c.error(),
+            100.0 * c.gross_error(),
             format!("{} – {}", money(c.band.0), money(c.band.2)),
             if c.inside() { "yes" } else { "no" }
         );
     }
     let inside = b.months.iter().filter(|c| c.inside()).count();
+    out!(o, "  error: expected − renewed over ARR up (moves counted); churn: the same for churn alone (ARR × (1 − p) against the ARR that stayed)");
     out!(o, "  the renewed ARR fell inside the P10–P90 band in {inside} of {} months; {} accounts whose renewal the export does not cover were left out", b.months.len(), b.unobserved);
     o
 }

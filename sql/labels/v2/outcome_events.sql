@@ -1,5 +1,7 @@
--- Outcome events (renewed, churned, expanded, contracted) per account and day.
--- From `outcomes` when it is given; otherwise derived from `subscriptions`:
+-- Outcome events (renewed, churned, expanded, contracted) per account and
+-- day, with the ARR just before and just after (the renewal forecast reads
+-- the moves). From `outcomes` when it is given; otherwise derived from
+-- `subscriptions` (ARR = 12 × MRR):
 -- at each day a subscription starts or ends, MRR just before and just after
 -- are compared. Churn: MRR falls to 0 and no subscription starts within the
 -- grace period. Expansion (contraction): MRR rises (falls) by more than the
@@ -24,6 +26,8 @@ derived AS (
     SELECT
         m.account_id,
         m.day AS event_day,
+        CAST(m.mrr_before AS DOUBLE) * 12.0 AS arr_before,
+        CAST(m.mrr_after AS DOUBLE) * 12.0 AS arr_after,
         CASE
             WHEN m.mrr_before > 0 AND m.mrr_after = 0
                  AND (m.next_start IS NULL OR m.next_start > m.day + p.churn_grace_days) THEN 'churned'
@@ -33,10 +37,11 @@ derived AS (
     FROM mrr m
     CROSS JOIN run_params p
 )
-SELECT account_id, CAST(event_date AS INT) AS event_day, lower(kind) AS kind
+SELECT account_id, CAST(event_date AS INT) AS event_day, lower(kind) AS kind,
+       CAST(arr_before AS DOUBLE) AS arr_before, CAST(arr_after AS DOUBLE) AS arr_after
 FROM outcomes
 UNION ALL
-SELECT account_id, event_day, kind
+SELECT account_id, event_day, kind, arr_before, arr_after
 FROM derived
 WHERE kind IS NOT NULL
   AND (SELECT count(*) FROM outcomes) = 0

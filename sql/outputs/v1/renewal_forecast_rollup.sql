@@ -10,7 +10,9 @@ SELECT
     sum(arr) AS arr,
     sum(expected_arr) AS expected_arr,
     sum(arr_at_risk) AS arr_at_risk,
-    sum(expected_arr) / sum(arr) AS gross_retention
+    1 - sum(arr_at_risk) / sum(arr) AS gross_retention,
+    sum(expected_arr) / sum(arr) AS net_retention,
+    sum(expected_arr_with_saves) AS expected_arr_with_saves
 FROM renewal_forecast
 GROUP BY GROUPING SETS ((renewal_month, segment), (renewal_month), ())
 ORDER BY renewal_month, segment

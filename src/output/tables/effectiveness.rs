@@ -128,3 +128,20 @@ pub fn batch(rows: &[Row], as_of: i32) -> Result<RecordBatch> {
         })
     })
 }
+
+/// A playbook's measured churn reduction when its alerts helped (the
+/// difference's interval below zero), for the forecast's saves scenario.
+pub fn read_helped(batches: &[RecordBatch]) -> Result<std::collections::BTreeMap<String, f64>> {
+    use crate::columns::{floats, strings};
+    let mut out = std::collections::BTreeMap::new();
+    for b in batches {
+        let (p, red, high, v) = (strings(b, PLAYBOOK)?, floats(b, CHURN_REDUCTION)?, floats(b, CHURN_DIFFERENCE_HIGH)?, strings(b, VERDICT)?);
+        for i in 0..b.num_rows() {
+            let helped = high[i] < 0.0 && v[i].as_deref().is_some_and(|v| v.starts_with("helped"));
+            if helped && red[i].is_finite() && red[i] > 0.0 {
+                out.insert(p[i].clone().unwrap_or_default(), red[i].min(1.0));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -15,6 +15,8 @@ pub const ARR: &str = "arr";
 pub const EXPECTED_ARR: &str = "expected_arr";
 pub const ARR_AT_RISK: &str = "arr_at_risk";
 pub const GROSS_RETENTION: &str = "gross_retention";
+pub const NET_RETENTION: &str = "net_retention";
+pub const EXPECTED_ARR_WITH_SAVES: &str = "expected_arr_with_saves";
 pub const RENEWED_P10: &str = "renewed_p10";
 pub const RENEWED_P50: &str = "renewed_p50";
 pub const RENEWED_P90: &str = "renewed_p90";
@@ -29,10 +31,12 @@ pub const TABLE: Table = Table {
         col(SEGMENT, Type::Text, false, "The segment, or `all`."),
         col(ACCOUNTS, Type::Count, false, "Accounts renewing."),
         col(ARR, Type::Float, false, "ARR up for renewal."),
-        col(EXPECTED_ARR, Type::Float, false, "ARR expected to renew: the sum of the accounts' expected ARR."),
+        col(EXPECTED_ARR, Type::Float, false, "ARR expected to renew: the sum of the accounts' expected ARR (expansion and contraction counted)."),
         col(ARR_AT_RISK, Type::Float, false, "ARR expected to churn by the renewals."),
-        col(GROSS_RETENTION, Type::Float, false, "Expected gross revenue retention: expected ARR over ARR up for renewal."),
-        col(RENEWED_P10, Type::Float, false, "Renewed ARR exceeded in 90% of outcomes (each account renewing independently; 10,000 seeded draws)."),
+        col(GROSS_RETENTION, Type::Float, false, "Expected gross revenue retention: 1 − ARR at risk over ARR up for renewal (churn only)."),
+        col(NET_RETENTION, Type::Float, false, "Expected net revenue retention: expected ARR over ARR up for renewal (churn, expansion and contraction)."),
+        col(EXPECTED_ARR_WITH_SAVES, Type::Float, false, "Expected ARR in the scenario where the playbooks that helped save at their measured rate."),
+        col(RENEWED_P10, Type::Float, false, "Renewed ARR exceeded in 90% of outcomes (each account renewing independently with a move drawn from its segment's history; 10,000 seeded draws)."),
         col(RENEWED_P50, Type::Float, false, "The median renewed ARR."),
         col(RENEWED_P90, Type::Float, false, "Renewed ARR exceeded in 10% of outcomes."),
     ],
@@ -47,6 +51,8 @@ pub struct Row {
     pub expected_arr: f64,
     pub arr_at_risk: f64,
     pub gross_retention: f64,
+    pub net_retention: f64,
+    pub expected_arr_with_saves: f64,
     pub band: (f64, f64, f64),
 }
 
@@ -61,6 +67,8 @@ pub fn batch(rows: &[Row], as_of: i32) -> Result<RecordBatch> {
             EXPECTED_ARR => floats(rows, |r| Some(r.expected_arr)),
             ARR_AT_RISK => floats(rows, |r| Some(r.arr_at_risk)),
             GROSS_RETENTION => floats(rows, |r| Some(r.gross_retention)),
+            NET_RETENTION => floats(rows, |r| Some(r.net_retention)),
+            EXPECTED_ARR_WITH_SAVES => floats(rows, |r| Some(r.expected_arr_with_saves)),
             RENEWED_P10 => floats(rows, |r| Some(r.band.0)),
             RENEWED_P50 => floats(rows, |r| Some(r.band.1)),
             RENEWED_P90 => floats(rows, |r| Some(r.band.2)),
@@ -76,6 +84,7 @@ pub fn read(batches: &[RecordBatch]) -> Result<Vec<Row>> {
         let (m, s) = (strings(b, RENEWAL_MONTH)?, strings(b, SEGMENT)?);
         let f = |c: &str| floats(b, c);
         let (n, arr, exp, risk, grr, p10, p50, p90) = (f(ACCOUNTS)?, f(ARR)?, f(EXPECTED_ARR)?, f(ARR_AT_RISK)?, f(GROSS_RETENTION)?, f(RENEWED_P10)?, f(RENEWED_P50)?, f(RENEWED_P90)?);
+        let (nrr, saves) = (f(NET_RETENTION)?, f(EXPECTED_ARR_WITH_SAVES)?);
         for i in 0..b.num_rows() {
             out.push(Row {
                 renewal_month: m[i].clone().unwrap_or_default(),
@@ -85,6 +94,8 @@ pub fn read(batches: &[RecordBatch]) -> Result<Vec<Row>> {
                 expected_arr: exp[i],
                 arr_at_risk: risk[i],
                 gross_retention: grr[i],
+                net_retention: nrr[i],
+                expected_arr_with_saves: saves[i],
                 band: (p10[i], p50[i], p90[i]),
             });
         }
