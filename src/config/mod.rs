@@ -175,6 +175,8 @@ pub struct Config {
     pub positive_reasons: usize,
     /// `scoring.care`: the thresholds of care segments and audiences.
     pub care: Care,
+    /// `scoring.drift`: the PSI lines of `feature_drift`.
+    pub drift: Drift,
     pub rule_weights: BTreeMap<String, f64>,
     pub max_score_age_days: i64,
     pub max_tier_change_share: f64,
@@ -204,6 +206,33 @@ impl Care {
             return Err(Error::Config("`scoring.care`: expansion_p_at_least is a probability; seat_limit_utilization and win_back_drop_points are above 0; vip_arr_at_least is at least 0".into()));
         }
         Ok(c)
+    }
+}
+
+/// The population-stability lines a model input is flagged at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drift {
+    pub watch: f64,
+    pub act: f64,
+}
+
+impl Drift {
+    fn resolve(r: &raw::RawDrift) -> Result<Drift> {
+        let d = Drift { watch: r.watch.unwrap_or(0.1), act: r.act.unwrap_or(0.25) };
+        if !(d.watch > 0.0 && d.act >= d.watch && d.act.is_finite()) {
+            return Err(Error::Config(format!("`scoring.drift`: watch ({}) must be above 0 and act ({}) at least watch", d.watch, d.act)));
+        }
+        Ok(d)
+    }
+
+    pub fn status(&self, psi: f64) -> &'static str {
+        if psi >= self.act {
+            "act"
+        } else if psi >= self.watch {
+            "watch"
+        } else {
+            "ok"
+        }
     }
 }
 
@@ -482,6 +511,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         tier_multiples,
         risk_reasons,
         care: Care::resolve(&raw.scoring.care)?,
+        drift: Drift::resolve(&raw.scoring.drift)?,
         positive_reasons,
         rule_weights,
         max_score_age_days,

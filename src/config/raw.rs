@@ -152,6 +152,18 @@ pub struct RawScoring {
     /// Care segments and campaign audiences (health × value).
     #[serde(default)]
     pub care: RawCare,
+    /// Feature drift lines (population stability index).
+    #[serde(default)]
+    pub drift: RawDrift,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrift {
+    /// PSI from which an input is flagged `watch` (default 0.1).
+    pub watch: Option<f64>,
+    /// PSI from which it is flagged `act`: retrain or look at the export (default 0.25).
+    pub act: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -104,6 +104,10 @@ pub struct Card {
     /// a config whose vocabulary differs.
     #[serde(default)]
     pub vocabulary: crate::config::Vocabulary,
+    /// Each model input's distribution over the training window: the bins
+    /// `feature_drift` measures scoring dates against.
+    #[serde(default)]
+    pub drift: Vec<super::drift::Reference>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,6 +16,7 @@
 
 pub mod calibrate;
 pub mod card;
+pub mod drift;
 pub mod frame;
 pub mod lgbm;
 pub mod metrics;

@@ -451,6 +451,7 @@ fn new_card(engine: &Engine, cfg: &Config, data: &TrainingData, features: &[&Fea
         tiers: None,
         health: None,
         vocabulary: data.fs.vocabulary(cfg),
+        drift: vec![],
     }
 }
 
@@ -566,6 +567,7 @@ pub async fn train(engine: &Engine, cfg: &Config, force: bool, export: Option<&s
     let rules_m = rules_metrics(frame, labels, &va, &te, &features, cfg);
     let mut card = new_card(engine, cfg, &data, &features, &version, [window(frame, labels, &tr, &train_d, cfg), window(frame, labels, &va, &val_d, cfg), window(frame, labels, &te, &test_d, cfg)]);
     card.trained_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    card.drift = super::drift::references(frame, &tr);
     card.params = params;
     card.metrics = rules_m.iter().map(|(k, m)| (k.clone(), TargetMetrics { model: None, rules: m.clone() })).collect();
     if let Some(why) = split.as_ref().and_then(|s| s.fallback.clone()) {

@@ -397,6 +397,14 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
         )
         .await?)
     };
+    let drift = timed(&mut job.manifest, "drift", async { Ok(crate::model::drift::measure(&model.card, &scored.frame, cfg.drift)) }, |d| {
+        let flagged = d.iter().filter(|r| r.status != "ok").count();
+        format!("{} inputs against the training window: {flagged} past the watch line", d.len())
+    })
+    .await?;
+    if let Some(w) = crate::model::drift::warning(&drift, cfg.drift) {
+        tracing::warn!("{w}");
+    }
     let helped = helped_playbooks(&job.out, as_of).await?;
     crate::forecast::apply_saves(&mut forecast.rows, alerts.as_deref().unwrap_or_default(), &helped);
     let rollup = crate::forecast::rollup(engine, cfg, &forecast.rows, &moves, crate::dates::day(as_of)).await?;
@@ -416,6 +424,11 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
             staged.push(out.stage(f.name, &f.partition(as_of), &f.schema(), &[fb]).await?);
             let rb = tables::renewal_forecast_rollup::batch(&rollup, crate::dates::day(as_of))?;
             staged.push(out.stage(fr.name, &fr.partition(as_of), &fr.schema(), &[rb]).await?);
+            if !drift.is_empty() {
+                let (t, c) = (&tables::feature_drift::TABLE, &model.card);
+                let b = tables::feature_drift::batch(&drift, crate::dates::day(as_of), (&c.train.from, &c.train.to), &format!("{}/{}", c.name, c.version))?;
+                staged.push(out.stage(t.name, &t.partition(as_of), &t.schema(), &[b]).await?);
+            }
             if let Some(rows) = &alerts {
                 let t = &tables::alerts::TABLE;
                 let batch = tables::alerts::batch(rows, crate::dates::day(as_of))?;

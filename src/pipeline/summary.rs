@@ -281,7 +281,7 @@ impl Demo {
             rules_fidelity,
             fidelity_as_of: back,
             output: cfg.output.to_string(),
-            tables: [tables::account_scores::TABLE.name, tables::score_drivers::TABLE.name, tables::model_metrics::TABLE.name, tables::renewal_forecast::TABLE.name, tables::renewal_forecast_rollup::TABLE.name]
+            tables: [tables::account_scores::TABLE.name, tables::score_drivers::TABLE.name, tables::model_metrics::TABLE.name, tables::renewal_forecast::TABLE.name, tables::renewal_forecast_rollup::TABLE.name, tables::feature_drift::TABLE.name]
                 .iter()
                 .chain((!alerts.is_empty()).then_some(&tables::alerts::TABLE.name))
                 .map(|t| cfg.output_table(t).to_string())

@@ -31,6 +31,9 @@ pub struct Partition {
     pub churned: usize,
     /// Mean |predicted − observed| over deciles of the prediction.
     pub error: f64,
+    /// The ROC AUC the published probabilities realised (None when every
+    /// account or none churned), to set beside the card's test-window AUC.
+    pub auc: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,7 +55,11 @@ impl Live {
 
     /// In words: what was judged and the verdict.
     pub fn verdict(&self) -> String {
-        let errs: Vec<String> = self.partitions.iter().map(|p| format!("{} {:.3}", p.as_of.format("%Y-%m"), p.error)).collect();
+        let errs: Vec<String> = self
+            .partitions
+            .iter()
+            .map(|p| format!("{} {:.3}{}", p.as_of.format("%Y-%m"), p.error, p.auc.map(|a| format!(" (AUC realised {a:.3})")).unwrap_or_default()))
+            .collect();
         if self.partitions.len() < self.needed {
             format!(
                 "{} of the {} monthly scoring partitions needed have matured {}-day outcomes{}{}",
@@ -133,8 +140,10 @@ pub async fn live(engine: &Engine, cfg: &Config, out: &Output, as_of: NaiveDate,
         }
         if live.partitions.len() < needed {
             let churned = pairs.iter().filter(|x| x.1).count();
+            let (p, y): (Vec<f64>, Vec<bool>) = pairs.iter().copied().unzip();
+            let auc = crate::model::metrics::auc(&p, &y);
             let error = decile_error(&mut pairs);
-            live.partitions.push(Partition { as_of: d, accounts: pairs.len(), churned, error });
+            live.partitions.push(Partition { as_of: d, accounts: pairs.len(), churned, error, auc });
         }
     }
     Ok(live)
@@ -155,7 +164,7 @@ mod tests {
 
     #[test]
     fn the_verdict_needs_enough_partitions_each_within_the_bound() {
-        let p = |m: u32, error: f64| Partition { as_of: NaiveDate::from_ymd_opt(2026, m, 1).unwrap(), accounts: 900, churned: 40, error };
+        let p = |m: u32, error: f64| Partition { as_of: NaiveDate::from_ymd_opt(2026, m, 1).unwrap(), accounts: 900, churned: 40, error, auc: Some(0.8) };
         let mut l = Live { horizon: 90, partitions: vec![p(8, 0.01), p(7, 0.02)], pending: 2, needed: 3, bound: 0.05 };
         assert!(!l.calibrated());
         assert!(l.verdict().starts_with("2 of the 3 monthly scoring partitions needed have matured 90-day outcomes (2 more still maturing)"), "{}", l.verdict());

@@ -14,3 +14,4 @@ mod s3;
 mod setup;
 mod house;
 mod other_company;
+mod drift;

@@ -16,6 +16,7 @@ pub mod account_scores;
 pub mod alerts;
 pub mod backtest;
 pub mod effectiveness;
+pub mod feature_drift;
 pub mod features;
 pub mod model_metrics;
 pub mod renewal_forecast;
@@ -36,6 +37,7 @@ pub const ALL: &[&Table] = &[
     &alerts::TABLE,
     &renewal_forecast::TABLE,
     &renewal_forecast_rollup::TABLE,
+    &feature_drift::TABLE,
     &model_metrics::TABLE,
     &backtest::TABLE,
     &effectiveness::TABLE,
