@@ -279,4 +279,18 @@ fn a_company_shaped_otherwise_trains_and_scores_every_live_account() {
     assert!(!playbooks.iter().any(|p| p == "nps-detractor" || p == "champion-left"), "it has no NPS and no contacts: {playbooks:?}");
     assert!(accounts.iter().all(|a| o.live.contains(a)), "alerts only for live accounts");
     assert!(messages.iter().all(|m| m.ends_with('.') && m.len() > 30), "{messages:?}");
+
+    // the renewal forecast without `outcomes`: moves and churn derived from
+    // the billing, accounts without a renewal date left out and counted
+    let f = read_parquet(&o.dir.join(format!("out/renewal_forecast/as_of={EXPORT_DATE}/part-0.parquet")));
+    let forecast: BTreeSet<String> = f.iter().flat_map(|b| healthscore::columns::strings(b, "account_id").unwrap()).flatten().collect();
+    assert!(!forecast.is_empty() && forecast.is_subset(&o.live), "only live accounts renew");
+    let m = std::fs::read_dir(o.dir.join("out/runs")).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).find(|t| t.contains("\"forecast\"")).unwrap();
+    assert!(m.contains("without a renewal date") && !m.contains(" 0 without a renewal date"), "the accounts without a renewal date are counted: {m}");
+    let b = hs(&["forecast", "--backtest", "-c", cfg]);
+    assert_eq!(b.code, 0, "{}", b.all());
+    println!("{}", b.stdout);
+    let total = b.stdout.lines().find(|l| l.trim_start().starts_with("total")).expect("a total line");
+    let error: f64 = total.split_whitespace().nth(5).unwrap().trim_end_matches('%').parse().unwrap();
+    assert!(error.abs() <= 15.0, "the forecast backtest on this company: {total}");
 }
