@@ -276,7 +276,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Forecast(a) => {
             let cfg = Config::load(&a.common.config)?;
             let (as_of, rows) = pipeline::forecast(&cfg, a.as_of).await?;
-            print!("{}", summary::forecast_text(as_of, &rows, a.months));
+            print!("{}", summary::forecast_text(as_of, &rows, a.months, cfg.forecast_window_days));
         }
         Cmd::Effectiveness(a) => {
             let cfg = Config::load(&a.common.config)?;

@@ -177,6 +177,8 @@ pub struct Config {
     pub care: Care,
     /// `scoring.drift`: the PSI lines of `feature_drift`.
     pub drift: Drift,
+    /// `scoring.forecast_window_days`: renewals within it are forecast.
+    pub forecast_window_days: i32,
     pub rule_weights: BTreeMap<String, f64>,
     pub max_score_age_days: i64,
     pub max_tier_change_share: f64,
@@ -512,6 +514,10 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         risk_reasons,
         care: Care::resolve(&raw.scoring.care)?,
         drift: Drift::resolve(&raw.scoring.drift)?,
+        forecast_window_days: match raw.scoring.forecast_window_days.unwrap_or(crate::forecast::WINDOW_DAYS as i64) {
+            d @ 1..=1096 => d as i32,
+            d => return Err(Error::Config(format!("`scoring.forecast_window_days` is {d}: give 1 to 1096 days (three years)"))),
+        },
         positive_reasons,
         rule_weights,
         max_score_age_days,

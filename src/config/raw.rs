@@ -155,6 +155,8 @@ pub struct RawScoring {
     /// Feature drift lines (population stability index).
     #[serde(default)]
     pub drift: RawDrift,
+    /// Renewals within this many days of `as_of` are forecast (default 365).
+    pub forecast_window_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

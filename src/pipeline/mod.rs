@@ -356,12 +356,12 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     .await?;
     crate::score::add_history(&job.out, &mut scored, &cfg.care).await?;
     let moves = crate::forecast::moves(engine, cfg, &scored).await?;
-    let mut forecast = timed(&mut job.manifest, "forecast", async { crate::forecast::accounts(&model, &scored, &moves, crate::forecast::WINDOW_DAYS) }, |f| {
+    let mut forecast = timed(&mut job.manifest, "forecast", async { crate::forecast::accounts(&model, &scored, &moves, cfg.forecast_window_days) }, |f| {
         let (arr, expected): (f64, f64) = f.rows.iter().fold((0.0, 0.0), |(a, e), r| (a + r.arr, e + r.expected_arr()));
         format!(
             "{} accounts renew within {} days: {} up for renewal, {} expected to renew (moves from the {} renewals of the year before); {} without a renewal date, {} without ARR (left out)",
             f.rows.len(),
-            crate::forecast::WINDOW_DAYS,
+            cfg.forecast_window_days,
             crate::features::render(crate::features::Unit::Currency, arr),
             crate::features::render(crate::features::Unit::Currency, expected),
             moves.len(),

@@ -227,6 +227,7 @@ pub struct Demo {
     pub models: String,
     /// The renewal forecast's rollup at `as_of`.
     pub forecast: Vec<tables::renewal_forecast_rollup::Row>,
+    pub forecast_window_days: i32,
 }
 
 impl Demo {
@@ -288,6 +289,7 @@ impl Demo {
                 .collect(),
             models: cfg.models_dir.join(&format!("{}/", cfg.model_name)).to_string(),
             forecast: vec![],
+            forecast_window_days: cfg.forecast_window_days,
         }
     }
 
@@ -393,7 +395,7 @@ impl Demo {
         o.push_str(&self.alerts.text());
         if !self.forecast.is_empty() {
             out!(o);
-            o.push_str(&forecast_text(self.as_of, &self.forecast, 6));
+            o.push_str(&forecast_text(self.as_of, &self.forecast, 6, self.forecast_window_days));
         }
         out!(o);
         out!(o, "Tables under {}:", self.output);
@@ -504,12 +506,12 @@ pub fn effectiveness_text(rows: &[tables::effectiveness::Row]) -> String {
 /// The renewal forecast as a finance analyst reads it: the next `months`
 /// renewal months across segments, and the window's total; the saves
 /// scenario beside the baseline when a playbook's effect was measured.
-pub fn forecast_text(as_of: NaiveDate, rows: &[tables::renewal_forecast_rollup::Row], months: usize) -> String {
+pub fn forecast_text(as_of: NaiveDate, rows: &[tables::renewal_forecast_rollup::Row], months: usize, window: i32) -> String {
     let mut o = String::new();
     let m = |v: f64| money(v);
     let all: Vec<&tables::renewal_forecast_rollup::Row> = rows.iter().filter(|r| r.segment == "all").collect();
     let saves = all.iter().any(|r| (r.expected_arr_with_saves - r.expected_arr).abs() > 0.5);
-    out!(o, "Renewal forecast made at {as_of} (renewals within 365 days; each account renews independently with its churn chance by its renewal, and moves as its segment's renewals did in the year before):");
+    out!(o, "Renewal forecast made at {as_of} (renewals within {window} days; each account renews independently with its churn chance by its renewal, and moves as its segment's renewals did in the year before):");
     let head = if saves { format!(" {:>14}", "with saves") } else { String::new() };
     out!(o, "  {:<8} {:>8} {:>14} {:>14} {:>12} {:>6} {:>6}{head}   {}", "month", "accounts", "ARR up", "expected", "at risk", "GRR", "NRR", "renewed ARR, P10 – P90");
     for r in all.iter().filter(|r| r.renewal_month != "all").take(months).chain(all.iter().filter(|r| r.renewal_month == "all")) {

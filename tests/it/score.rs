@@ -484,3 +484,20 @@ fn the_saves_scenario_applies_a_playbooks_measured_reduction_to_the_accounts_it_
     let printed = hs(&["forecast", "-c", cfg.to_str().unwrap()]);
     assert!(printed.stdout.contains("with saves"), "{}", printed.stdout);
 }
+
+#[test]
+fn the_forecast_window_is_configurable_and_checked() {
+    let c = company();
+    let dir = scratch("forecast-window");
+    let cfg = config_for(&dir, &c.data, &c.models, "scoring:\n  forecast_window_days: 90\n");
+    let r = hs(&["score", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let f = read_parquet(&dir.join(format!("out/renewal_forecast/as_of={EXPORT_DATE}/part-0.parquet")));
+    let days: Vec<i32> = f.iter().flat_map(|b| healthscore::columns::days(b, "renewal_date").unwrap()).map(|d| d - day(EXPORT_DATE)).collect();
+    assert!(days.len() > 100 && days.iter().all(|d| (0..=90).contains(d)), "{} renewals, up to {:?} days", days.len(), days.iter().max());
+    assert!(hs(&["forecast", "-c", cfg.to_str().unwrap()]).stdout.contains("renewals within 90 days"));
+    let bad = config_for(&dir, &c.data, &c.models, "scoring:\n  forecast_window_days: 0\n");
+    let r = hs(&["score", "-c", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("scoring.forecast_window_days"), "{}", r.stderr);
+}
