@@ -9,10 +9,14 @@ BIN := $(CARGO_TARGET_DIR)/release/healthscore
 # What setup found or installed: CMAKE=… HEALTHSCORE_PYTHON=…
 SETUP_ENV = env $$(cat .setup.env)
 
-.PHONY: setup build demo test bench clean-demo
+.PHONY: setup setup-test build demo test bench clean-demo
 
 setup:
 	@scripts/setup.sh > .setup.env.tmp && mv .setup.env.tmp .setup.env
+
+# the tests also open the report in a real browser
+setup-test:
+	@scripts/setup.sh --browser > .setup.env.tmp && mv .setup.env.tmp .setup.env
 
 build: setup
 	$(SETUP_ENV) cargo build --release --locked
@@ -20,7 +24,7 @@ build: setup
 demo: build
 	$(BIN) demo --config config/healthscore.yaml
 
-test: setup
+test: setup-test
 	$(SETUP_ENV) cargo test --release --locked
 
 bench: build

@@ -8,6 +8,8 @@
 #                               is not libclang-cpp, plus clang's
 #                               own headers (stddef.h)
 #   Python tools (tests, bench) importing each one in the venv       PyPI, into the venv
+#   Chromium (--browser: the     `chromium --version`                Debian `chromium`
+#   report's browser test)
 #
 # Python tools live in a venv under the cache folder
 # ($HEALTHSCORE_CACHE, default ~/.cache/healthscore/venv), so the setup never
@@ -17,9 +19,9 @@
 # the command to run.
 #
 # Prints, on stdout, the environment the build and the tests use:
-#   CMAKE=<path>  HEALTHSCORE_PYTHON=<venv python>
+#   CMAKE=<path>  HEALTHSCORE_PYTHON=<venv python>  [CHROMIUM=<path>]
 #
-#   scripts/setup.sh [--no-python]
+#   scripts/setup.sh [--no-python] [--browser]
 # Sourced (`. scripts/setup.sh`), it only defines the detection functions;
 # SETUP_ROOT prefixes every path they look at, so a test can point them at a
 # fake root.
@@ -72,6 +74,7 @@ clang_headers_found() {
 apt_install() {
   local pkg=$1 why=$2
   local log
+  export DEBIAN_FRONTEND=noninteractive
   log=$(mktemp)
   say "installing $pkg from Debian ($why)"
   if ! { as_root apt-get install -y -q "$pkg" >"$log" 2>&1 || { as_root apt-get update -q >>"$log" 2>&1 && as_root apt-get install -y -q "$pkg" >>"$log" 2>&1; }; }; then
@@ -84,8 +87,14 @@ apt_install() {
 main() {
   local cache=${HEALTHSCORE_CACHE:-$HOME/.cache/healthscore}
   local venv=$cache/venv py=$cache/venv/bin/python
-  local with_python=1
-  [ "${1:-}" = "--no-python" ] && with_python=0
+  local with_python=1 with_browser=0 arg
+  for arg in "$@"; do
+    case "$arg" in
+      --no-python) with_python=0 ;;
+      --browser) with_browser=1 ;;
+      *) die "unknown option $arg (scripts/setup.sh [--no-python] [--browser])" ;;
+    esac
+  done
 
   # The project venv: made from whatever python3 the machine has; everything
   # pip installs goes there.
@@ -130,8 +139,20 @@ main() {
     [ ${#missing[@]} -eq 0 ] || pip_install "servers the tests start and the benchmarks' yardsticks" "${missing[@]}"
   fi
 
+  # A real browser for the report's test: Debian's Chromium.
+  local chromium=""
+  if [ "$with_browser" = 1 ]; then
+    chromium=$(command -v chromium || true)
+    if [ -z "$chromium" ] || ! "$chromium" --version >/dev/null 2>&1; then
+      apt_install chromium "the report's test opens the page in a real browser"
+      chromium=$(command -v chromium || true)
+      [ -n "$chromium" ] || die "chromium is installed but not on PATH. Run: sudo apt-get install --reinstall -y chromium"
+    fi
+  fi
+
   echo "CMAKE=$cmake_bin"
   echo "HEALTHSCORE_PYTHON=$py"
+  [ -z "$chromium" ] || echo "CHROMIUM=$chromium"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -56,6 +56,20 @@ pub enum Cmd {
     Effectiveness(EffectivenessArgs),
     /// The renewal forecast for finance: the next six renewal months and the year's total.
     Forecast(ForecastArgs),
+    /// One self-contained HTML page of the newest (or `--as-of`'s) scoring: who is at risk and why, the model, the money, drift.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The scoring date to report (default: the newest).
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+    /// Where to write the page (default: `report-<as_of>.html` under a local `output.uri`).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +291,11 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
             let cfg = Config::load(&a.common.config)?;
             let (as_of, rows) = pipeline::forecast(&cfg, a.as_of).await?;
             print!("{}", summary::forecast_text(as_of, &rows, a.months, cfg.forecast_window_days));
+        }
+        Cmd::Report(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            let path = pipeline::report(&cfg, a.as_of, a.out.clone()).await?;
+            println!("report written to {}", path.display());
         }
         Cmd::Effectiveness(a) => {
             let cfg = Config::load(&a.common.config)?;

@@ -27,6 +27,7 @@ pub mod log;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod playbooks;
 pub mod score;
 pub mod store;

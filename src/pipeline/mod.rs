@@ -491,7 +491,11 @@ async fn earlier_alerts(out: &Output, cfg: &Config, as_of: NaiveDate) -> Result<
 pub async fn demo(cfg: &Config) -> Result<summary::Demo> {
     let mut job = Job::start(cfg, Command::Demo).await?;
     let r = demo_stages(&mut job, cfg).await;
-    job.finish(r).await
+    let mut demo = job.finish(r).await?;
+    if cfg.output.local_path().is_some() {
+        demo.report = Some(report(cfg, Some(demo.as_of), None).await?);
+    }
+    Ok(demo)
 }
 
 async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
@@ -592,6 +596,35 @@ pub async fn forecast_backtest(cfg: &Config, months: u32) -> Result<crate::forec
     let pairs: Vec<(String, i32)> = f.rows.iter().map(|r| (r.account_id.clone(), day)).collect();
     let labels = crate::model::train::labels_at(&engine, cfg, &pairs).await?;
     Ok(crate::forecast::backtest(&f.rows, &labels, &renewed, &moves, day))
+}
+
+// ---- report -----------------------------------------------------------------------------
+
+/// `report`: the page for the newest (or `as_of`'s) scoring, read only;
+/// written to `out` (default `report-<as_of>.html` under a local output).
+pub async fn report(cfg: &Config, as_of: Option<NaiveDate>, out: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    let stores = Stores::new(cfg.storage.clone());
+    let output = Output::open(&stores, &cfg.output, &crate::output::new_run_id())?;
+    let registry = crate::model::registry::Registry::open(&stores, cfg)?;
+    let card = match registry.current().await? {
+        Some(v) => Some(registry.load(&v).await?.card),
+        None => None,
+    };
+    let groups = match crate::features::FeatureSet::load(&cfg.sql_dir, card.as_ref().map_or(cfg.feature_version.as_str(), |c| c.feature_set.version.as_str())) {
+        // the signals a CSM can act on: not the context inputs (tenure, renewal timing)
+        Ok(fs) => fs.spec.features.iter().filter(|f| f.explain).map(|f| (f.name.clone(), f.group.clone())).collect(),
+        Err(_) => Default::default(),
+    };
+    let inputs = crate::report::inputs(&output, as_of, card, groups).await?;
+    let path = match out {
+        Some(p) => p,
+        None => cfg.output.local_path().map(|d| d.join(format!("report-{}.html", inputs.as_of))).ok_or_else(|| {
+            Error::Usage(format!("`output.uri` ({}) is not a local folder: give `--out FILE` for the report", cfg.output))
+        })?,
+    };
+    let html = crate::report::render_html(&inputs)?;
+    std::fs::write(&path, html).map_err(|e| Error::Usage(format!("cannot write the report to `{}`: {e}", path.display())))?;
+    Ok(path)
 }
 
 // ---- effectiveness ----------------------------------------------------------------------

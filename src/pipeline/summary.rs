@@ -228,6 +228,8 @@ pub struct Demo {
     /// The renewal forecast's rollup at `as_of`.
     pub forecast: Vec<tables::renewal_forecast_rollup::Row>,
     pub forecast_window_days: i32,
+    /// The HTML report the demo wrote.
+    pub report: Option<std::path::PathBuf>,
 }
 
 impl Demo {
@@ -290,6 +292,7 @@ impl Demo {
             models: cfg.models_dir.join(&format!("{}/", cfg.model_name)).to_string(),
             forecast: vec![],
             forecast_window_days: cfg.forecast_window_days,
+            report: None,
         }
     }
 
@@ -403,6 +406,9 @@ impl Demo {
             out!(o, "  {t}");
         }
         out!(o, "  runs/ (one JSON manifest per run)   models: {}", self.models);
+        if let Some(r) = &self.report {
+            out!(o, "Report: {} (one self-contained page: open it in a browser, offline; `healthscore report` writes it again)", r.display());
+        }
         o
     }
 }

@@ -15,3 +15,4 @@ mod setup;
 mod house;
 mod other_company;
 mod drift;
+mod report;
