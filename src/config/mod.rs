@@ -185,6 +185,8 @@ pub struct Config {
     pub destinations: Vec<destination::Destination>,
     /// `playbooks:`; no rules, no alerts.
     pub playbooks: playbooks::Playbooks,
+    /// `report:`: `run` writes the HTML report, to this file when given.
+    pub report: Option<Option<PathBuf>>,
 }
 
 /// Thresholds of the care segments and audiences in `account_scores`.
@@ -210,6 +212,9 @@ impl Care {
         Ok(c)
     }
 }
+
+/// `scoring.forecast_window_days` when unset: renewals within a year.
+pub const FORECAST_WINDOW_DAYS: i32 = 365;
 
 /// The population-stability lines a model input is flagged at.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -514,7 +519,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         risk_reasons,
         care: Care::resolve(&raw.scoring.care)?,
         drift: Drift::resolve(&raw.scoring.drift)?,
-        forecast_window_days: match raw.scoring.forecast_window_days.unwrap_or(crate::forecast::WINDOW_DAYS as i64) {
+        forecast_window_days: match raw.scoring.forecast_window_days.unwrap_or(FORECAST_WINDOW_DAYS as i64) {
             d @ 1..=1096 => d as i32,
             d => return Err(Error::Config(format!("`scoring.forecast_window_days` is {d}: give 1 to 1096 days (three years)"))),
         },
@@ -524,6 +529,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         max_tier_change_share,
         destinations,
         playbooks: playbooks::Playbooks::resolve(&raw.playbooks)?,
+        report: raw.report.as_ref().map(|r| r.out.as_ref().map(|p| base.join(p))),
     })
 }
 

@@ -5,6 +5,7 @@
 //! so that this file reads as the list of what a user may write.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -40,6 +41,16 @@ pub struct RawConfig {
     pub destinations: Vec<RawDestination>,
     #[serde(default)]
     pub playbooks: super::playbooks::RawPlaybooks,
+    /// `run` writes the HTML report when this is given (`report: {}` for the default file).
+    pub report: Option<RawReport>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    /// The file to write (relative to this config's folder); default
+    /// `report-<as_of>.html` under a local `output.uri`.
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -34,7 +34,7 @@ use crate::output::tables::renewal_forecast::Row;
 use crate::score::Scored;
 
 /// The default window: renewals within a year of `as_of`.
-pub const WINDOW_DAYS: i32 = 365;
+pub const WINDOW_DAYS: i32 = crate::config::FORECAST_WINDOW_DAYS;
 
 /// Churn by a renewal `days` after `as_of`, from the 30-day hazards.
 pub fn by_renewal(hazards: &[f64], days: i32) -> f64 {

@@ -109,6 +109,20 @@ impl Output {
         self.root.child(&format!("runs/{}.json", self.run_id)).put(Bytes::from(json)).await
     }
 
+    /// Every run record under `runs/`, as written.
+    pub async fn run_records(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (p, _) in self.root.child("runs/").list().await? {
+            if p.as_ref().ends_with(".json") {
+                let name = p.as_ref().rsplit('/').next().unwrap_or_default().to_string();
+                if let Some(b) = self.root.child(&format!("runs/{name}")).get().await? {
+                    out.push(String::from_utf8_lossy(&b).to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads the partitions of `table` (newest first) — `as_of=…` folder names.
     pub async fn partitions(&self, table: &str) -> Result<Vec<String>> {
         let dir = self.root.child(&format!("{table}/"));

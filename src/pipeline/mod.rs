@@ -337,6 +337,10 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
             synced = r;
         }
     }
+    if let Some(out) = cfg.report.as_ref().filter(|_| sync) {
+        let as_of = scored.as_of;
+        timed(&mut job.manifest, "report", report(cfg, Some(as_of), out.clone()), |p| format!("the report is at {}", p.display())).await?;
+    }
     Ok(Scoring { scored, alerts, shadow, synced })
 }
 
@@ -615,7 +619,13 @@ pub async fn report(cfg: &Config, as_of: Option<NaiveDate>, out: Option<std::pat
         Ok(fs) => fs.spec.features.iter().filter(|f| f.explain).map(|f| (f.name.clone(), f.group.clone())).collect(),
         Err(_) => Default::default(),
     };
-    let inputs = crate::report::inputs(&output, as_of, card, groups).await?;
+    let mut inputs = crate::report::inputs(&output, as_of, card, groups).await?;
+    // the live backtest as the newest scoring of that date recorded it
+    let day = inputs.as_of.to_string();
+    let mut runs: Vec<manifest::Manifest> = output.run_records().await?.iter().filter_map(|t| serde_json::from_str(t).ok()).collect();
+    runs.retain(|m| m.as_of.as_deref() == Some(day.as_str()));
+    runs.sort_by(|a, b| a.finished_at.cmp(&b.finished_at));
+    inputs.live = runs.iter().rev().find_map(|m| m.stages.iter().find(|s| s.name == "live backtest").map(|s| s.detail.clone()));
     let path = match out {
         Some(p) => p,
         None => cfg.output.local_path().map(|d| d.join(format!("report-{}.html", inputs.as_of))).ok_or_else(|| {

@@ -114,6 +114,8 @@ pub struct Inputs {
     drift: Vec<(String, f64, String)>,
     card: Option<Card>,
     groups: HashMap<String, String>,
+    /// The live backtest's verdict, as the scoring run recorded it.
+    pub live: Option<String>,
 }
 
 fn parse_day(p: &str, t: &crate::output::tables::Table) -> Option<NaiveDate> {
@@ -191,7 +193,7 @@ pub async fn inputs(out: &Output, as_of: Option<NaiveDate>, card: Option<Card>, 
             drift.push((f[i].clone().unwrap_or_default(), p[i], st[i].clone().unwrap_or_default()));
         }
     }
-    Ok(Inputs { as_of, scores, previous, trend, owners, drivers, rollup, alerts: alert_rows, drift, card, groups })
+    Ok(Inputs { as_of, scores, previous, trend, owners, drivers, rollup, alerts: alert_rows, drift, card, groups, live: None })
 }
 
 /// Cumulative gains from a decile calibration table (riskiest decile last).
@@ -326,6 +328,8 @@ pub fn render_html(i: &Inputs) -> Result<String> {
         "forecast_total": total.map(|t| json!({"accounts": t.accounts, "arr": money(t.arr), "expected": money(t.expected_arr), "at_risk": money(t.arr_at_risk), "grr": pct(t.gross_retention), "nrr": pct(t.net_retention), "p10": money(t.band.0), "p90": money(t.band.2)})),
         "alerts": alert_rows,
         "drift": drift_rows, "drift_chart": drift_chart,
+        "live": i.live,
+        "test_auc": i.card.as_ref().and_then(|c| c.metrics.get(&format!("churn_{}d", c.horizons.iter().max().copied().unwrap_or(90)))).and_then(|t| t.model.as_ref()).and_then(|m| m.auc).map(|a| format!("{a:.3}")),
     });
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE).map_err(|e| Error::other("the report template", e))?;

@@ -90,10 +90,27 @@ fn the_report_renders_every_panel_offline_in_a_real_browser() {
     assert!(["red", "yellow", "green"].iter().all(|t| dom.contains(&format!("tier-{t}\">{t}<"))), "tiers are labelled, not only coloured");
     // what the alerts and the forecast tables hold is on the page
     assert!(section(&dom, "money").contains("pre-renewal-risk") && section(&dom, "money").contains("gross retention"));
+    assert!(section(&dom, "drift").contains("Live backtest, as this date") && section(&dom, "drift").contains("test window was 0."), "the live backtest beside the test AUC");
     // a screenshot under the build folder
     let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report.png");
     let _ = std::fs::remove_file(&shot);
     let (_, console, requests) = open(&page, Some(&shot));
     assert!(console.is_empty() && requests.is_empty(), "{console:?} {requests:?}");
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 50_000).unwrap_or(false), "screenshot at {}", shot.display());
+}
+
+#[test]
+fn run_writes_the_report_when_the_config_asks_for_it() {
+    let c = company();
+    let dir = scratch("report-run");
+    let cfg = config_for(&dir, &c.data, &c.models, "report:\n  out: weekly.html\n");
+    let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let page = std::fs::read_to_string(dir.join("weekly.html")).expect("the report next to the config");
+    assert!(healthscore::report::PANELS.iter().all(|id| page.contains(&format!("<section id=\"{id}\""))));
+    // without `report:` it is not written
+    let plain = scratch("report-run-plain");
+    let cfg = config_for(&plain, &c.data, &c.models, "");
+    assert_eq!(hs(&["run", "-c", cfg.to_str().unwrap()]).code, 0);
+    assert!(!walk(&plain).iter().any(|p| p.extension().is_some_and(|e| e == "html")));
 }
