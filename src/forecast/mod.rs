@@ -339,31 +339,13 @@ pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], moves: &Moves, 
             groups.entry(key).or_default().push(item);
         }
     }
-    let mut out = Vec::new();
-    for b in engine.query(&format!("SELECT * FROM {}", t.name)).await? {
-        use crate::columns::{floats, strings};
-        use renewal_forecast_rollup as c;
-        let (m, s) = (strings(&b, c::RENEWAL_MONTH)?, strings(&b, c::SEGMENT)?);
-        let (n, arr, exp, risk, grr) = (floats(&b, c::ACCOUNTS)?, floats(&b, c::ARR)?, floats(&b, c::EXPECTED_ARR)?, floats(&b, c::ARR_AT_RISK)?, floats(&b, c::GROSS_RETENTION)?);
-        let (nrr, saves) = (floats(&b, c::NET_RETENTION)?, floats(&b, c::EXPECTED_ARR_WITH_SAVES)?);
-        for i in 0..b.num_rows() {
-            let key = (m[i].clone().unwrap_or_default(), s[i].clone().unwrap_or_default());
-            let members = groups.get(&key).ok_or_else(|| {
-                Error::Config(format!("`sql/outputs/v1/{}.sql` returned the group {key:?}, which no account is in: keep its groups to renewal_month × segment, per month and in total", t.name))
-            })?;
-            out.push(renewal_forecast_rollup::Row {
-                renewal_month: key.0,
-                segment: key.1,
-                accounts: n[i] as usize,
-                arr: arr[i],
-                expected_arr: exp[i],
-                arr_at_risk: risk[i],
-                gross_retention: grr[i],
-                net_retention: nrr[i],
-                expected_arr_with_saves: saves[i],
-                band: renewed_band(members, DRAWS, SEED),
-            });
-        }
+    let mut out = renewal_forecast_rollup::read(&engine.query(&format!("SELECT * FROM {}", t.name)).await?)?;
+    for r in &mut out {
+        let key = (r.renewal_month.clone(), r.segment.clone());
+        let members = groups.get(&key).ok_or_else(|| {
+            Error::Config(format!("`sql/outputs/v1/{}.sql` returned the group {key:?}, which no account is in: keep its groups to renewal_month × segment, per month and in total", t.name))
+        })?;
+        r.band = renewed_band(members, DRAWS, SEED);
     }
     // months in order, each month's segments then its `all`, the total last
     let key = |r: &renewal_forecast_rollup::Row| (r.renewal_month == "all", r.renewal_month.clone(), r.segment == "all", r.segment.clone());

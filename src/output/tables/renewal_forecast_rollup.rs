@@ -77,13 +77,16 @@ pub fn batch(rows: &[Row], as_of: i32) -> Result<RecordBatch> {
     })
 }
 
+/// Reads rows back — a published partition, or the rollup SQL's own result,
+/// which has no band yet (it is then NaN until the job draws it).
 pub fn read(batches: &[RecordBatch]) -> Result<Vec<Row>> {
     use crate::columns::{floats, strings};
     let mut out = Vec::new();
     for b in batches {
         let (m, s) = (strings(b, RENEWAL_MONTH)?, strings(b, SEGMENT)?);
         let f = |c: &str| floats(b, c);
-        let (n, arr, exp, risk, grr, p10, p50, p90) = (f(ACCOUNTS)?, f(ARR)?, f(EXPECTED_ARR)?, f(ARR_AT_RISK)?, f(GROSS_RETENTION)?, f(RENEWED_P10)?, f(RENEWED_P50)?, f(RENEWED_P90)?);
+        let band = |c: &str| if b.column_by_name(c).is_some() { f(c) } else { Ok(vec![f64::NAN; b.num_rows()]) };
+        let (n, arr, exp, risk, grr, p10, p50, p90) = (f(ACCOUNTS)?, f(ARR)?, f(EXPECTED_ARR)?, f(ARR_AT_RISK)?, f(GROSS_RETENTION)?, band(RENEWED_P10)?, band(RENEWED_P50)?, band(RENEWED_P90)?);
         let (nrr, saves) = (f(NET_RETENTION)?, f(EXPECTED_ARR_WITH_SAVES)?);
         for i in 0..b.num_rows() {
             out.push(Row {
