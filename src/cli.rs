@@ -161,8 +161,9 @@ pub enum PlanFormat {
 pub struct ScoreArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The scoring date: features use data strictly before it (default: the export date).
-    #[arg(long)]
+    /// The scoring date: features use data strictly before it (default: the
+    /// export date). `--logical-date` is the same, for Airflow's `{{ ds }}`.
+    #[arg(long, visible_alias = "logical-date")]
     pub as_of: Option<NaiveDate>,
 }
 

@@ -26,6 +26,10 @@ pub enum Error {
     /// The sync finished, but some records were rejected by the CRM.
     #[error("{0}")]
     Rejected(String),
+    /// The export for the date asked for is not there yet (a scheduler's
+    /// sensor or `skip_on_exit_code` acts on `code`, `scheduler.inputs_missing_exit_code`).
+    #[error("{message}")]
+    NotYet { message: String, code: u8 },
     /// Anything else: I/O, a query that failed, a library error.
     #[error("{context}: {source}")]
     Other {
@@ -55,6 +59,7 @@ impl Error {
             Error::Config(_) | Error::Input(_) | Error::Usage(_) => 2,
             Error::Rejected(_) => 3,
             Error::DailyLimit(_) => 4,
+            Error::NotYet { code, .. } => *code,
             Error::Other { .. } => 1,
         }
     }

@@ -187,6 +187,9 @@ pub struct Config {
     pub playbooks: playbooks::Playbooks,
     /// `report:`: `run` writes the HTML report, to this file when given.
     pub report: Option<Option<PathBuf>>,
+    /// `scheduler.inputs_missing_exit_code`: the exit code when the export
+    /// does not cover the date asked for yet.
+    pub inputs_missing_exit_code: u8,
 }
 
 /// Thresholds of the care segments and audiences in `account_scores`.
@@ -530,6 +533,10 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         destinations,
         playbooks: playbooks::Playbooks::resolve(&raw.playbooks)?,
         report: raw.report.as_ref().map(|r| r.out.as_ref().map(|p| base.join(p))),
+        inputs_missing_exit_code: match raw.scheduler.inputs_missing_exit_code.unwrap_or(99) {
+            c @ (0..=4) => return Err(Error::Config(format!("`scheduler.inputs_missing_exit_code` is {c}: 0 to 4 already mean something (see the README's exit codes); pick another, e.g. 99"))),
+            c => c,
+        },
     })
 }
 

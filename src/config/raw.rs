@@ -43,6 +43,16 @@ pub struct RawConfig {
     pub playbooks: super::playbooks::RawPlaybooks,
     /// `run` writes the HTML report when this is given (`report: {}` for the default file).
     pub report: Option<RawReport>,
+    /// How the job talks to the scheduler that starts it.
+    #[serde(default)]
+    pub scheduler: RawScheduler,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawScheduler {
+    /// Exit code when the export does not cover the date asked for yet (default 99).
+    pub inputs_missing_exit_code: Option<u8>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

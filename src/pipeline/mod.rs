@@ -349,6 +349,16 @@ type Scores = (crate::score::Scored, Vec<tables::alerts::Row>, Option<summary::S
 
 async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<Scores> {
     let as_of = as_of.unwrap_or(engine.export_date);
+    // a date the export does not cover yet would score everyone as silent
+    if as_of > engine.export_date {
+        return Err(Error::NotYet {
+            message: format!(
+                "the export covers days before {} (`warehouse.export_date`), not {as_of} yet: nothing was scored; rerun when it is delivered (exit {})",
+                engine.export_date, cfg.inputs_missing_exit_code
+            ),
+            code: cfg.inputs_missing_exit_code,
+        });
+    }
     job.manifest.as_of = Some(as_of.to_string());
     let (model, fs) = crate::score::current_model(engine, cfg).await?;
     job.manifest.model_version = Some(format!("{}/{}", model.card.name, model.card.version));

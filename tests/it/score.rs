@@ -501,3 +501,24 @@ fn the_forecast_window_is_configurable_and_checked() {
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("scoring.forecast_window_days"), "{}", r.stderr);
 }
+
+#[test]
+fn a_logical_date_the_export_does_not_cover_yet_exits_with_the_schedulers_code() {
+    let c = company();
+    let dir = scratch("not-yet");
+    let cfg = config_for(&dir, &c.data, &c.models, "");
+    let next = (healthscore::dates::date(day(EXPORT_DATE) + 1)).to_string();
+    let r = hs(&["run", "-c", cfg.to_str().unwrap(), "--logical-date", &next]);
+    assert_eq!(r.code, 99, "{}", r.all());
+    assert!(r.stderr.contains(&format!("not {next} yet")), "{}", r.stderr);
+    assert!(!dir.join("out/account_scores").exists(), "nothing scored");
+    // the export's own day is there: --logical-date is --as-of
+    let r = hs(&["score", "-c", cfg.to_str().unwrap(), "--logical-date", EXPORT_DATE]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let custom = config_for(&dir, &c.data, &c.models, "scheduler:\n  inputs_missing_exit_code: 75\n");
+    assert_eq!(hs(&["score", "-c", custom.to_str().unwrap(), "--as-of", &next]).code, 75);
+    let clash = config_for(&dir, &c.data, &c.models, "scheduler:\n  inputs_missing_exit_code: 3\n");
+    let r = hs(&["score", "-c", clash.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("scheduler.inputs_missing_exit_code"), "{}", r.stderr);
+}
