@@ -461,7 +461,7 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
 /// says helped, with their measured churn reduction (none without one).
 async fn helped_playbooks(out: &Output, as_of: NaiveDate) -> Result<std::collections::BTreeMap<String, f64>> {
     let t = &tables::effectiveness::TABLE;
-    let newest = out.partitions(t.name).await?.into_iter().filter(|p| t.partition_value(p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).is_some_and(|d| d <= as_of)).max();
+    let newest = out.partitions(t.name).await?.into_iter().filter(|p| t.partition_date(p).is_some_and(|d| d <= as_of)).max();
     match newest {
         Some(p) => tables::effectiveness::read_helped(&out.read_partition(t.name, &p).await?.unwrap_or_default()),
         None => Ok(Default::default()),
@@ -489,7 +489,7 @@ async fn earlier_alerts(out: &Output, cfg: &Config, as_of: NaiveDate) -> Result<
     let window = cfg.playbooks.rules.iter().map(|p| p.cooldown_days).max().unwrap_or(0).max(7);
     let mut earlier = Vec::new();
     for p in out.partitions(t.name).await? {
-        let Some(d) = t.partition_value(&p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
+        let Some(d) = t.partition_date(&p) else { continue };
         if d < as_of && (as_of - d).num_days() < window {
             let batches = out.read_partition(t.name, &p).await?.unwrap_or_default();
             earlier.extend(tables::alerts::read_earlier(&batches)?);
@@ -582,7 +582,7 @@ pub async fn forecast(cfg: &Config, as_of: Option<NaiveDate>) -> Result<(NaiveDa
         Some(d) => t.partition(d),
         None => out.partitions(t.name).await?.first().cloned().ok_or_else(|| Error::Usage("no renewal forecast yet: run `healthscore score` (or `run`) first".into()))?,
     };
-    let date = t.partition_value(&part).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).ok_or_else(|| Error::Usage(format!("no partition `{part}`")))?;
+    let date = t.partition_date(&part).ok_or_else(|| Error::Usage(format!("no partition `{part}`")))?;
     let batches = out.read_partition(t.name, &part).await?.ok_or_else(|| Error::Usage(format!("no renewal forecast at {date}: score that date first")))?;
     Ok((date, tables::renewal_forecast_rollup::read(&batches)?))
 }
@@ -657,7 +657,7 @@ pub async fn effectiveness(cfg: &Config, from: Option<NaiveDate>, to: Option<Nai
     let r = async {
         let engine = validate_stage(&mut job, cfg, false).await?;
         let t = &tables::alerts::TABLE;
-        let mut dates: Vec<NaiveDate> = job.out.partitions(t.name).await?.iter().filter_map(|p| t.partition_value(p)).filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).collect();
+        let mut dates: Vec<NaiveDate> = job.out.partitions(t.name).await?.iter().filter_map(|p| t.partition_date(p)).collect();
         dates.retain(|d| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t));
         dates.sort();
         let (Some(first), Some(last)) = (dates.first().copied(), dates.last().copied()) else {

@@ -118,14 +118,10 @@ pub struct Inputs {
     pub live: Option<String>,
 }
 
-fn parse_day(p: &str, t: &crate::output::tables::Table) -> Option<NaiveDate> {
-    t.partition_value(p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-}
-
 /// Reads the published tables for the report at `as_of` (default: the newest scoring).
 pub async fn inputs(out: &Output, as_of: Option<NaiveDate>, card: Option<Card>, groups: HashMap<String, String>) -> Result<Inputs> {
     let t = &s::TABLE;
-    let dates: Vec<NaiveDate> = out.partitions(t.name).await?.iter().filter_map(|p| parse_day(p, t)).collect();
+    let dates: Vec<NaiveDate> = out.partitions(t.name).await?.iter().filter_map(|p| t.partition_date(p)).collect();
     let as_of = match as_of {
         Some(d) if dates.contains(&d) => d,
         Some(d) => return Err(Error::Usage(format!("no `account_scores` partition at {d}: score that date first"))),
@@ -271,6 +267,7 @@ pub fn render_html(i: &Inputs) -> Result<String> {
             .map(|h| h.tiers.iter().map(|t| json!({"tier": t.tier.as_str(), "rows": t.rows, "rate": t.rate.map(pct).unwrap_or_else(|| "—".into())})).collect())
             .unwrap_or_default();
         model = json!({
+            "test_auc": mm.and_then(|m| m.auc).map(|a| format!("{a:.3}")),
             "version": format!("{}/{}", c.name, c.version), "kind": format!("{:?}", c.kind).to_lowercase(), "target": target,
             "test": format!("{} → {}", c.test.from, c.test.to), "metrics": metric_rows, "health": health,
             "calibration": charts::calibration(&curve(mm), &curve(rm))?,
@@ -329,7 +326,6 @@ pub fn render_html(i: &Inputs) -> Result<String> {
         "alerts": alert_rows,
         "drift": drift_rows, "drift_chart": drift_chart,
         "live": i.live,
-        "test_auc": i.card.as_ref().and_then(|c| c.metrics.get(&format!("churn_{}d", c.horizons.iter().max().copied().unwrap_or(90)))).and_then(|t| t.model.as_ref()).and_then(|m| m.auc).map(|a| format!("{a:.3}")),
     });
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE).map_err(|e| Error::other("the report template", e))?;

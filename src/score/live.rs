@@ -104,7 +104,7 @@ pub async fn live(engine: &Engine, cfg: &Config, out: &Output, as_of: NaiveDate,
     // the newest partition of each month before `as_of`
     let mut months: BTreeMap<String, NaiveDate> = BTreeMap::new();
     for p in out.partitions(t.name).await? {
-        let Some(d) = t.partition_value(&p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
+        let Some(d) = t.partition_date(&p) else { continue };
         if d < as_of {
             let m = months.entry(d.format("%Y-%m").to_string()).or_insert(d);
             *m = (*m).max(d);

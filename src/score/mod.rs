@@ -312,7 +312,7 @@ pub async fn add_history(out: &Output, scored: &mut Scored, care: &crate::config
         .partitions(t.name)
         .await?
         .iter()
-        .filter_map(|p| t.partition_value(p).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
+        .filter_map(|p| t.partition_date(p))
         .map(day)
         .collect();
     let h = pick_history(&published, as_of);

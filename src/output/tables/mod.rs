@@ -108,6 +108,11 @@ impl Table {
         folder.strip_prefix(self.partition)?.strip_prefix('=')
     }
 
+    /// The date of an `as_of=YYYY-MM-DD` folder (None for other folders).
+    pub fn partition_date(&self, folder: &str) -> Option<chrono::NaiveDate> {
+        self.partition_value(folder).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    }
+
     /// Column names, templates expanded for `horizons` and `expansion`.
     pub fn column_names(&self, horizons: &[u32], expansion: u32) -> Vec<String> {
         self.expanded(horizons, expansion).into_iter().map(|(n, _)| n).collect()
