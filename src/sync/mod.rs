@@ -182,6 +182,12 @@ pub trait Destination: Send + Sync + 'static {
     fn follow_up(&self, _base: &str, _batch: &[Record], _body: &str) -> Option<std::result::Result<Request, String>> {
         None
     }
+    /// Whether the follow-up's `answer` names every record of `batch` (first
+    /// answered with `body`) as done: a success that leaves some out does
+    /// not count them written.
+    fn followed_up(&self, _batch: &[Record], _body: &str, _answer: &str) -> bool {
+        true
+    }
     /// An alert as this destination writes it: CRM field → value.
     fn alert(&self, a: &alerts::Delivery, due: i32) -> BTreeMap<String, Value>;
     /// The CRM field an alert's task is assigned by, with the CRM's user
@@ -651,7 +657,13 @@ impl Shared {
             (r.method, r.url, r.body.map(Body::Json))
         };
         match self.exchange_with(build, &[], true).await {
-            Exchanged::Answered { outcome: Outcome::PerRecord(_), .. } => true,
+            Exchanged::Answered { outcome: Outcome::PerRecord(_), reply: Reply::Http { body: answer, .. } } => {
+                let all = self.built.dest.followed_up(written, body, &answer);
+                if !all {
+                    tracing::warn!(destination = self.built.settings.name, "{} records written but the answer does not link them all: sent again next run", written.len());
+                }
+                all
+            }
             Exchanged::Answered { outcome, .. } => {
                 tracing::warn!(destination = self.built.settings.name, "{} records written but not linked ({outcome:?}): sent again next run", written.len());
                 false

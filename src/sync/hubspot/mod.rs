@@ -251,25 +251,39 @@ impl Destination for HubSpot {
     fn follow_up(&self, base: &str, batch: &[Record], body: &str) -> Option<std::result::Result<Request, String>> {
         let to = self.associate.as_ref()?;
         let p = self.id_property.as_ref()?;
-        let parsed: Json = serde_json::from_str(body).unwrap_or(Json::Null);
-        let ids: std::collections::HashMap<String, String> = parsed
-            .get("results")
-            .and_then(|r| r.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|w| Some((w.pointer(&format!("/properties/{p}"))?.as_str()?.to_string(), w.get("id")?.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let ids = task_ids(body, p);
         let inputs: Option<Vec<Json>> = batch.iter().map(|r| Some(json!({ "from": { "id": ids.get(&r.key)? }, "to": { "id": r.link.as_ref()? } }))).collect();
         // a task whose id the answer does not give cannot be linked: not written yet
         let Some(inputs) = inputs else { return Some(Err(format!("the answer gives no task id for some of the {} alerts", batch.len()))) };
         Some(Ok(Request { method: reqwest::Method::POST, url: self.associations(base, to), body: Some(json!({ "inputs": inputs })) }))
     }
 
+    fn followed_up(&self, batch: &[Record], body: &str, answer: &str) -> bool {
+        let Some(p) = self.id_property.as_ref().filter(|_| self.associate.is_some()) else { return true };
+        let ids = task_ids(body, p);
+        let a: Json = serde_json::from_str(answer).unwrap_or(Json::Null);
+        // v4 and the dated versions answer `fromObjectId` (a number or a string)
+        let linked: std::collections::HashSet<String> = a
+            .get("results")
+            .and_then(|r| r.as_array())
+            .map(|r| r.iter().filter_map(|x| x.get("fromObjectId")).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect())
+            .unwrap_or_default();
+        batch.iter().all(|r| ids.get(&r.key).is_some_and(|id| linked.contains(id)))
+    }
+
     fn setup<'a>(&'a self, shared: &'a super::Shared, fields: &'a [(String, String)]) -> futures::future::BoxFuture<'a, crate::Result<Vec<String>>> {
         Box::pin(setup(self, shared, fields))
     }
+}
+
+/// The task ids an upsert's answer gives, by the unique alert id property `p`.
+fn task_ids(body: &str, p: &str) -> std::collections::HashMap<String, String> {
+    let parsed: Json = serde_json::from_str(body).unwrap_or(Json::Null);
+    parsed
+        .get("results")
+        .and_then(|r| r.as_array())
+        .map(|a| a.iter().filter_map(|w| Some((w.pointer(&format!("/properties/{p}"))?.as_str()?.to_string(), w.get("id")?.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
 }
 
 /// HubSpot's property type (type, field type, options) for an
@@ -445,5 +459,20 @@ mod tests {
         assert_eq!(req.body.unwrap()["inputs"][1], json!({"from": {"id": "92"}, "to": {"id": "co-a2"}}));
         let one = json!({"results": [{"id": "91", "properties": {"healthscore_alert_id": "a1"}}, {"id": "92", "properties": {}}]});
         assert!(matches!(h.follow_up("B", &batch, &one.to_string()), Some(Err(_))), "a task without its id cannot be linked");
+    }
+
+    #[test]
+    fn tasks_count_linked_only_when_the_association_answer_names_each() {
+        let mut h = hubspot();
+        h.id_property = Some("healthscore_alert_id".into());
+        h.associate = Some("companies".into());
+        let rec = |k: &str| crate::sync::Record { account_id: "a".into(), key: k.into(), values: Default::default(), link: Some("c1".into()) };
+        let batch = [rec("al-1"), rec("al-2")];
+        let upsert = r#"{"results":[{"id":"11","properties":{"healthscore_alert_id":"al-1"}},{"id":"12","properties":{"healthscore_alert_id":"al-2"}}]}"#;
+        // numbers (the published v4 shape) and strings both name a task
+        assert!(h.followed_up(&batch, upsert, r#"{"status":"COMPLETE","results":[{"fromObjectId":11,"toObjectId":1},{"fromObjectId":"12","toObjectId":"1"}]}"#));
+        // a 2xx that links one of the two: neither is counted written
+        assert!(!h.followed_up(&batch, upsert, r#"{"status":"COMPLETE","results":[{"fromObjectId":11,"toObjectId":1}],"numErrors":1,"errors":[{"status":"error"}]}"#));
+        assert!(!h.followed_up(&batch, upsert, "not json"));
     }
 }
