@@ -49,6 +49,9 @@ pub struct Forecast {
     pub rows: Vec<Row>,
     pub without_renewal: usize,
     pub without_arr: usize,
+    /// Renewing accounts left out because the model gives no churn chance
+    /// (a rules score without probabilities: cold start).
+    pub without_probability: usize,
 }
 
 /// Non-churn ARR moves, as ratios after / before weighted by the ARR
@@ -281,6 +284,10 @@ pub fn accounts(model: &Model, scored: &Scored, moves: &Moves, window_days: i32)
                 r.p_churn.get(k).copied().unwrap_or(f64::NAN)
             }
         };
+        if !p.is_finite() {
+            f.without_probability += 1;
+            continue;
+        }
         f.rows.push(Row {
             account_id: r.account_id.clone(),
             crm_id: r.crm_id.clone(),
@@ -328,6 +335,10 @@ pub const SEED: u64 = 7;
 /// `sql/outputs/v1/renewal_forecast_rollup.sql` over the per-account rows
 /// (registered as `renewal_forecast`), each group with its band.
 pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], moves: &Moves, as_of: i32) -> Result<Vec<renewal_forecast_rollup::Row>> {
+    if rows.is_empty() {
+        // nothing renews in the window (or nothing has a churn chance): no groups
+        return Ok(Vec::new());
+    }
     let batch = renewal_forecast::batch(rows, as_of)?;
     engine.register_batches(renewal_forecast::TABLE.name, batch.schema(), vec![batch])?;
     crate::features::SqlFolder::load(&cfg.sql_dir, "outputs", "v1")?.register(engine).await?;
