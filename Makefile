@@ -14,9 +14,10 @@ SETUP_ENV = env $$(cat .setup.env)
 setup:
 	@scripts/setup.sh > .setup.env.tmp && mv .setup.env.tmp .setup.env
 
-# the tests also open the report in a real browser
+# the tests also open the report in a real browser, and run the example
+# DAG in Airflow and the example project in dbt
 setup-test:
-	@scripts/setup.sh --browser > .setup.env.tmp && mv .setup.env.tmp .setup.env
+	@scripts/setup.sh --browser --stack > .setup.env.tmp && mv .setup.env.tmp .setup.env
 
 build: setup
 	$(SETUP_ENV) cargo build --release --locked

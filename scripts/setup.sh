@@ -10,6 +10,9 @@
 #   Python tools (tests, bench) importing each one in the venv       PyPI, into the venv
 #   Chromium (--browser: the     `chromium --version`                Debian `chromium`
 #   report's browser test)
+#   Airflow 3, dbt-duckdb 1.10   `airflow version`, `dbt --version`  PyPI, each into its own venv
+#   (--stack: the example DAG's  in their venvs                      (their pins would fight
+#   and dbt project's tests)                                          each other's and ours)
 #
 # Python tools live in a venv under the cache folder
 # ($HEALTHSCORE_CACHE, default ~/.cache/healthscore/venv), so the setup never
@@ -20,8 +23,9 @@
 #
 # Prints, on stdout, the environment the build and the tests use:
 #   CMAKE=<path>  HEALTHSCORE_PYTHON=<venv python>  [CHROMIUM=<path>]
+#   [AIRFLOW_BIN=<airflow venv bin>  DBT_BIN=<dbt venv bin>]
 #
-#   scripts/setup.sh [--no-python] [--browser]
+#   scripts/setup.sh [--no-python] [--browser] [--stack]
 # Sourced (`. scripts/setup.sh`), it only defines the detection functions;
 # SETUP_ROOT prefixes every path they look at, so a test can point them at a
 # fake root.
@@ -87,12 +91,13 @@ apt_install() {
 main() {
   local cache=${HEALTHSCORE_CACHE:-$HOME/.cache/healthscore}
   local venv=$cache/venv py=$cache/venv/bin/python
-  local with_python=1 with_browser=0 arg
+  local with_python=1 with_browser=0 with_stack=0 arg
   for arg in "$@"; do
     case "$arg" in
       --no-python) with_python=0 ;;
       --browser) with_browser=1 ;;
-      *) die "unknown option $arg (scripts/setup.sh [--no-python] [--browser])" ;;
+      --stack) with_stack=1 ;;
+      *) die "unknown option $arg (scripts/setup.sh [--no-python] [--browser] [--stack])" ;;
     esac
   done
 
@@ -150,9 +155,33 @@ main() {
     fi
   fi
 
+  # The tools the examples are for, each in its own venv: Airflow 3 with
+  # the Kubernetes provider (the example DAG's two operators), and dbt-core
+  # 1.10 with dbt-duckdb (the example project; dbt 1.11+ fetches a parser
+  # from GitHub at install, which a machine limited to PyPI cannot).
+  local airflow_bin="" dbt_bin=""
+  if [ "$with_stack" = 1 ]; then
+    stack_venv() {
+      local dir=$1 check=$2 why=$3; shift 3
+      if ! "$dir/bin/python" -c "$check" 2>/dev/null; then
+        [ -x "$dir/bin/python" ] || python3 -m venv "$dir" >&2 || die "could not create $dir. Run: sudo apt-get install -y python3-venv"
+        say "installing $* into $dir ($why)"
+        "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >&2 \
+          || die "could not install $* from PyPI ($why). Run: $dir/bin/python -m pip install $*"
+      fi
+    }
+    stack_venv "$cache/airflow" "import airflow.providers.cncf.kubernetes, airflow.providers.standard" \
+      "the example DAG's test loads it with Airflow's DagBag and runs it" 'apache-airflow>=3,<4' apache-airflow-providers-cncf-kubernetes
+    stack_venv "$cache/dbt" "import dbt.adapters.duckdb" \
+      "the example dbt project's test builds it" 'dbt-core>=1.10,<1.11' 'dbt-duckdb>=1.10,<1.11'
+    airflow_bin=$cache/airflow/bin dbt_bin=$cache/dbt/bin
+  fi
+
   echo "CMAKE=$cmake_bin"
   echo "HEALTHSCORE_PYTHON=$py"
   [ -z "$chromium" ] || echo "CHROMIUM=$chromium"
+  [ -z "$airflow_bin" ] || echo "AIRFLOW_BIN=$airflow_bin"
+  [ -z "$dbt_bin" ] || echo "DBT_BIN=$dbt_bin"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -58,6 +58,38 @@ pub enum Cmd {
     Forecast(ForecastArgs),
     /// One self-contained HTML page of the newest (or `--as-of`'s) scoring: who is at risk and why, the model, the money, drift.
     Report(ReportArgs),
+    /// Score each date of a range (a history for a new install, or the days a
+    /// scheduler missed); complete dates are skipped, so a rerun resumes.
+    Backfill(BackfillArgs),
+    /// Write a dbt `sources.yml` declaring the results tables, their columns and what each means.
+    DbtSources(DbtSourcesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The first scoring date.
+    #[arg(long)]
+    pub from: NaiveDate,
+    /// The last scoring date (default: the export date).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// One scoring per day, week (from `--from`) or month (each 1st).
+    #[arg(long, value_enum, default_value_t = pipeline::Every::Day)]
+    pub every: pipeline::Every,
+    /// Rescore dates that are already complete.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DbtSourcesArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Where to write it (default: stdout), e.g. `models/sources/healthscore.yml`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -263,13 +295,36 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Features(a) => features(a).await?,
         Cmd::Score(a) => {
             let cfg = Config::load(&a.common.config)?;
-            pipeline::score(&cfg, a.as_of, Command::Score).await?;
+            let done = pipeline::score(&cfg, a.as_of, Command::Score).await?;
+            xcom(&summary::xcom_scoring("score", &cfg, &done))?;
         }
         Cmd::Run(a) => {
             let cfg = Config::load(&a.common.config)?;
             let done = pipeline::score(&cfg, a.as_of, Command::Run).await?;
             print!("{}", summary::sync_text(&done.synced));
+            xcom(&summary::xcom_scoring("run", &cfg, &done))?;
             crate::sync::verdict(&done.synced)?;
+        }
+        Cmd::Backfill(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            let to = match a.to {
+                Some(d) => d,
+                None => pipeline::validate(&cfg, false).await?.export_date,
+            };
+            let done = pipeline::backfill(&cfg, a.from, to, a.every, a.force).await?;
+            print!("{}", summary::backfill_text(&done));
+            xcom(&summary::xcom_backfill(&done))?;
+        }
+        Cmd::DbtSources(a) => {
+            let cfg = Config::load(&a.common.config)?;
+            let yml = crate::stack::dbt::sources_yml(&cfg)?;
+            match &a.out {
+                Some(p) => {
+                    std::fs::write(p, yml).map_err(|e| Error::Usage(format!("cannot write `{}`: {e}", p.display())))?;
+                    println!("sources written to {}", p.display());
+                }
+                None => print!("{yml}"),
+            }
         }
         Cmd::Demo(c) => {
             let cfg = Config::load(&c.config)?;
@@ -310,6 +365,16 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary for Airflow: `return.json` in the XCom folder when there is
+/// one, else stdout's last line.
+fn xcom(summary: &serde_json::Value) -> Result<()> {
+    match crate::stack::xcom::push(summary)? {
+        crate::stack::xcom::Pushed::Line(l) => println!("{l}"),
+        crate::stack::xcom::Pushed::File(p) => tracing::info!("the run's summary is in {} (Airflow's XCom)", p.display()),
+    }
+    Ok(())
 }
 
 async fn generate(a: GenerateArgs) -> Result<()> {

@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod report;
 pub mod playbooks;
 pub mod score;
+pub mod stack;
 pub mod store;
 pub mod sync;
 

@@ -5,6 +5,7 @@
 //! may start the job from anywhere. Secrets are never in the file: only the
 //! names of the environment variables that hold them.
 
+pub mod dbt;
 pub mod destination;
 pub mod playbooks;
 pub mod raw;
@@ -190,6 +191,42 @@ pub struct Config {
     /// `scheduler.inputs_missing_exit_code`: the exit code when the export
     /// does not cover the date asked for yet.
     pub inputs_missing_exit_code: u8,
+    /// `lineage:`: where OpenLineage run events go.
+    pub lineage: Option<Lineage>,
+}
+
+/// `lineage:`, checked: one target, a namespace, the API key's variable.
+#[derive(Debug, Clone)]
+pub struct Lineage {
+    pub target: LineageTarget,
+    pub namespace: String,
+    /// The environment variable holding the bearer token (read when sending).
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineageTarget {
+    Http(url::Url),
+    /// One JSON line per event, appended.
+    File(PathBuf),
+}
+
+impl Lineage {
+    fn resolve(raw: &raw::RawLineage, base: &Path) -> Result<Lineage> {
+        let target = match (&raw.url, &raw.file) {
+            (Some(u), None) => {
+                let url = url::Url::parse(u).map_err(|e| Error::Config(format!("`lineage.url`: `{u}` is not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(Error::Config(format!("`lineage.url`: `{u}` must be http:// or https://")));
+                }
+                LineageTarget::Http(url)
+            }
+            (None, Some(f)) => LineageTarget::File(normalize(&base.join(f))),
+            _ => return Err(Error::Config("`lineage`: give exactly one of `url` (an OpenLineage endpoint) and `file`".into())),
+        };
+        let namespace = raw.namespace.clone().or_else(|| std::env::var("OPENLINEAGE_NAMESPACE").ok().filter(|n| !n.is_empty())).unwrap_or_else(|| "healthscore".into());
+        Ok(Lineage { target, namespace, api_key_env: raw.api_key_env.clone() })
+    }
 }
 
 /// Thresholds of the care segments and audiences in `account_scores`.
@@ -290,7 +327,15 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
 }
 
 fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
-    let warehouse = Location::parse(&raw.warehouse.base_uri, base, "warehouse.base_uri")?;
+    let dbt = match &raw.warehouse.dbt {
+        Some(d) => Some(dbt::Project::load(&normalize(&base.join(&d.manifest)), d.external_root.as_deref())?),
+        None => None,
+    };
+    let warehouse = match (&raw.warehouse.base_uri, &dbt) {
+        (Some(uri), _) => Location::parse(uri, base, "warehouse.base_uri")?,
+        (None, Some(p)) => Location::parse(&p.dir.to_string_lossy(), base, "warehouse.dbt.manifest")?,
+        (None, None) => return Err(Error::Config("`warehouse.base_uri` is missing: give the export's folder or URL (or `warehouse.dbt.manifest`)".into())),
+    };
     for (k, _) in raw.storage.iter() {
         let lk = k.to_ascii_lowercase();
         if ["secret", "password", "token", "access_key", "sas"].iter().any(|s| lk.contains(s)) {
@@ -330,7 +375,30 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
             columns.insert(c.name, mapped);
         }
         let path = rt.and_then(|t| t.path.clone()).unwrap_or_else(|| spec.name.to_string());
-        let location = if path.contains("://") {
+        let model = rt.and_then(|t| t.model.clone());
+        if model.is_some() && dbt.is_none() {
+            return Err(Error::Config(format!("`warehouse.tables.{}.model` names a dbt model, but there is no `warehouse.dbt.manifest`", spec.name)));
+        }
+        let from_dbt = match (&dbt, rt.and_then(|t| t.path.as_ref())) {
+            (Some(p), None) => {
+                let model = model.clone().unwrap_or_else(|| spec.name.to_string());
+                let found = p.location(spec.name, &model)?;
+                if found.is_none() && (spec.required || rt.and_then(|t| t.model.as_ref()).is_some()) {
+                    return Err(Error::Config(format!(
+                        "`warehouse.tables.{}`: the dbt manifest `{}` has no model `{model}`; name the model that builds it with `warehouse.tables.{}.model` (its models: {})",
+                        spec.name,
+                        p.manifest().display(),
+                        spec.name,
+                        p.model_names().join(", ")
+                    )));
+                }
+                found
+            }
+            _ => None,
+        };
+        let location = if let Some(l) = from_dbt {
+            l
+        } else if path.contains("://") {
             Location::parse(&path, base, &format!("warehouse.tables.{}.path", spec.name))?
         } else {
             Location(warehouse.0.join(path.trim_start_matches("./")).map_err(|e| {
@@ -537,6 +605,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
             c @ (0..=4) => return Err(Error::Config(format!("`scheduler.inputs_missing_exit_code` is {c}: 0 to 4 already mean something (see the README's exit codes); pick another, e.g. 99"))),
             c => c,
         },
+        lineage: raw.lineage.as_ref().map(|l| Lineage::resolve(l, base)).transpose()?,
     })
 }
 

@@ -46,6 +46,21 @@ pub struct RawConfig {
     /// How the job talks to the scheduler that starts it.
     #[serde(default)]
     pub scheduler: RawScheduler,
+    /// OpenLineage run events (START, COMPLETE, FAIL) to an HTTP endpoint or a file.
+    pub lineage: Option<RawLineage>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLineage {
+    /// An OpenLineage HTTP endpoint (Marquez: `http://host:5000/api/v1/lineage`).
+    pub url: Option<String>,
+    /// Or a file each event is appended to as one JSON line (relative to this config's folder).
+    pub file: Option<PathBuf>,
+    /// The environment variable holding the endpoint's API key (sent as a bearer token).
+    pub api_key_env: Option<String>,
+    /// The job namespace (default `healthscore`; `OPENLINEAGE_NAMESPACE` when set).
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -66,8 +81,11 @@ pub struct RawReport {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWarehouse {
-    /// Folder or URL holding one dataset per table.
-    pub base_uri: String,
+    /// Folder or URL holding one dataset per table (default with `dbt:` the
+    /// dbt project's folder).
+    pub base_uri: Option<String>,
+    /// Find the tables through a dbt project's `target/manifest.json`.
+    pub dbt: Option<RawDbt>,
     /// The day the export was taken. Event dates after it are errors, and
     /// training labels count as observed only up to it. Default: today.
     pub export_date: Option<NaiveDate>,
@@ -81,9 +99,22 @@ pub struct RawWarehouse {
 pub struct RawTable {
     /// A Parquet file or a folder of them, relative to `base_uri`.
     pub path: Option<String>,
+    /// With `warehouse.dbt`: the dbt model that builds this table (default: the table's name).
+    pub model: Option<String>,
     /// Contract column name → the export's column name.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDbt {
+    /// `target/manifest.json` of a dbt project whose models write the export
+    /// as Parquet (dbt-duckdb's `external` materialization).
+    pub manifest: PathBuf,
+    /// The profile's `external_root`, relative to the dbt project folder
+    /// (default `.`, dbt-duckdb's): where a model without `location` writes.
+    pub external_root: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

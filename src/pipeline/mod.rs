@@ -42,6 +42,7 @@ pub enum Command {
     Sync,
     Backtest,
     Effectiveness,
+    Backfill,
 }
 
 impl Command {
@@ -55,6 +56,7 @@ impl Command {
             Command::Sync => "sync",
             Command::Backtest => "backtest",
             Command::Effectiveness => "effectiveness",
+            Command::Backfill => "backfill",
         }
     }
 }
@@ -69,6 +71,40 @@ pub struct Job {
     /// The job finished its work but must end in an error (a sync's
     /// rejections): recorded as the manifest's status and error.
     failed: Option<String>,
+    /// OpenLineage, when `lineage:` is configured.
+    lineage: Option<Lineage>,
+}
+
+/// The OpenLineage run of a job: its identity, the export's tables it read,
+/// and what names the results tables it writes.
+struct Lineage {
+    cfg: crate::config::Lineage,
+    run: crate::stack::lineage::Run,
+    inputs: Vec<crate::stack::lineage::Dataset>,
+    output: crate::location::Location,
+    horizons: Vec<u32>,
+    expansion: u32,
+}
+
+impl Lineage {
+    /// The published tables, with their documented columns and the rows written.
+    fn outputs(&self, published: &[crate::output::Published]) -> Vec<crate::stack::lineage::Dataset> {
+        let mut out: Vec<crate::stack::lineage::Dataset> = Vec::new();
+        for p in published {
+            if let Some(d) = out.iter_mut().find(|d| d.name.ends_with(&format!("/{}", p.table))) {
+                d.rows = Some(d.rows.unwrap_or(0) + p.rows);
+                continue;
+            }
+            let fields = tables::ALL.iter().find(|t| t.name == p.table).map(|t| {
+                let schema = t.schema_for(&self.horizons, self.expansion);
+                schema.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string(), t.column(f.name()).map(|c| c.doc.to_string()))).collect()
+            });
+            let mut d = crate::stack::lineage::Dataset::at(&self.output.join(&format!("{}/", p.table)), fields.unwrap_or_default());
+            d.rows = Some(p.rows);
+            out.push(d);
+        }
+        out
+    }
 }
 
 fn now() -> String {
@@ -89,7 +125,18 @@ impl Job {
             started_at: now(),
             ..Default::default()
         };
-        let job = Job { out, stores, manifest, lock, failed: None };
+        let lineage = cfg.lineage.as_ref().map(|l| Lineage {
+            cfg: l.clone(),
+            run: crate::stack::lineage::Run::new(l, command.as_str()),
+            inputs: Vec::new(),
+            output: cfg.output.clone(),
+            horizons: cfg.training.horizons.clone(),
+            expansion: cfg.training.expansion_horizon,
+        });
+        if let Some(l) = &lineage {
+            crate::stack::lineage::send(&l.cfg, &l.run.event("START", &manifest.run_id, None, &[], &[], None)).await;
+        }
+        let job = Job { out, stores, manifest, lock, failed: None, lineage };
         if let Err(e) = job.out.clean_staging().await {
             return job.finish(Err(e)).await;
         }
@@ -116,6 +163,12 @@ impl Job {
             Err(e) => Err(Error::other("manifest", e)),
         };
         let released = self.lock.release().await;
+        if let Some(l) = &self.lineage {
+            let m = &self.manifest;
+            let as_of = m.as_of.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            let (kind, error) = if m.status == "success" { ("COMPLETE", None) } else { ("FAIL", m.error.as_deref()) };
+            crate::stack::lineage::send(&l.cfg, &l.run.event(kind, &m.run_id, as_of, &l.inputs, &l.outputs(&m.tables), error)).await;
+        }
         let v = result?;
         written?;
         released?;
@@ -162,6 +215,9 @@ pub async fn validate(cfg: &Config, cross: bool) -> Result<Engine> {
 async fn validate_stage(job: &mut Job, cfg: &Config, cross: bool) -> Result<Engine> {
     let t = std::time::Instant::now();
     let engine = validate(cfg, cross).await;
+    if let (Some(l), Ok(e)) = (job.lineage.as_mut(), &engine) {
+        l.inputs = lineage_inputs(e);
+    }
     job.manifest.stages.push(StageRecord {
         name: "validate".into(),
         status: if engine.is_ok() { "success" } else { "error" }.into(),
@@ -169,6 +225,19 @@ async fn validate_stage(job: &mut Job, cfg: &Config, cross: bool) -> Result<Engi
         detail: engine.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
     });
     engine
+}
+
+/// The export's tables present, as OpenLineage inputs with their columns.
+fn lineage_inputs(engine: &Engine) -> Vec<crate::stack::lineage::Dataset> {
+    engine
+        .tables
+        .values()
+        .filter(|t| t.present())
+        .map(|t| {
+            let fields = t.schema.as_ref().map(|s| s.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string(), None)).collect()).unwrap_or_default();
+            crate::stack::lineage::Dataset::at(&t.source.location, fields)
+        })
+        .collect()
 }
 
 // ---- generate -----------------------------------------------------------------
@@ -309,15 +378,20 @@ pub struct Scoring {
     pub alerts: Vec<tables::alerts::Row>,
     pub shadow: Option<summary::ShadowState>,
     pub synced: Vec<crate::sync::Report>,
+    /// The run's id (`runs/<run_id>.json`) and the partitions it published.
+    pub run_id: String,
+    pub tables: Vec<crate::output::Published>,
 }
 
 /// `score` and `run`: validate, score, write the tables atomically and
 /// record the run; `run` then syncs every destination.
 pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> Result<Scoring> {
     let mut job = Job::start(cfg, command).await?;
-    let r = score_and_sync(&mut job, cfg, as_of, command == Command::Run).await;
-    if let Ok(s) = &r {
+    let mut r = score_and_sync(&mut job, cfg, as_of, command == Command::Run).await;
+    if let Ok(s) = &mut r {
         job.failed = crate::sync::verdict(&s.synced).err().map(|e| e.to_string());
+        s.run_id = job.manifest.run_id.clone();
+        s.tables = job.manifest.tables.clone();
     }
     job.finish(r).await
 }
@@ -341,7 +415,7 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
         let as_of = scored.as_of;
         timed(&mut job.manifest, "report", report(cfg, Some(as_of), out.clone()), |p| format!("the report is at {}", p.display())).await?;
     }
-    Ok(Scoring { scored, alerts, shadow, synced })
+    Ok(Scoring { scored, alerts, shadow, synced, run_id: String::new(), tables: Vec::new() })
 }
 
 /// The scores, the alerts, whether the playbooks ran in shadow, and the renewal forecast's rollup.
@@ -373,14 +447,15 @@ async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Optio
     let mut forecast = timed(&mut job.manifest, "forecast", async { crate::forecast::accounts(&model, &scored, &moves, cfg.forecast_window_days) }, |f| {
         let (arr, expected): (f64, f64) = f.rows.iter().fold((0.0, 0.0), |(a, e), r| (a + r.arr, e + r.expected_arr()));
         format!(
-            "{} accounts renew within {} days: {} up for renewal, {} expected to renew (moves from the {} renewals of the year before); {} without a renewal date, {} without ARR (left out)",
+            "{} accounts renew within {} days: {} up for renewal, {} expected to renew (moves from the {} renewals of the year before); {} without a renewal date, {} without ARR{} (left out)",
             f.rows.len(),
             cfg.forecast_window_days,
             crate::features::render(crate::features::Unit::Currency, arr),
             crate::features::render(crate::features::Unit::Currency, expected),
             moves.len(),
             f.without_renewal,
-            f.without_arr
+            f.without_arr,
+            if f.without_probability > 0 { format!(", {} without a churn chance (the rules score of a cold start carries none)", f.without_probability) } else { String::new() }
         )
     })
     .await?;
@@ -545,6 +620,94 @@ async fn demo_stages(job: &mut Job, cfg: &Config) -> Result<summary::Demo> {
     let mut demo = summary::Demo::new(cfg, card, &scored, &alerts, shadow, fidelity, rules_fidelity, back);
     demo.forecast = forecast;
     Ok(demo)
+}
+
+// ---- backfill ---------------------------------------------------------------------------
+
+/// How far apart `backfill`'s scoring dates are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Every {
+    Day,
+    Week,
+    /// The first of each month.
+    Month,
+}
+
+impl Every {
+    pub fn dates(self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        match self {
+            Every::Month => crate::features::monthly(from, to),
+            Every::Day | Every::Week => {
+                let step = if self == Every::Day { 1 } else { 7 };
+                from.iter_days().step_by(step).take_while(|d| *d <= to).collect()
+            }
+        }
+    }
+}
+
+/// What `backfill` did: the dates it scored (with their run ids) and the
+/// ones already complete.
+#[derive(Debug, Default)]
+pub struct Backfill {
+    pub scored: Vec<(NaiveDate, String, usize)>,
+    pub skipped: Vec<NaiveDate>,
+}
+
+/// The tables a scoring publishes for its date; a date is complete when
+/// each has that date's partition (a run cut off between two publishes is not).
+fn scoring_tables(cfg: &Config) -> Vec<&'static tables::Table> {
+    let mut t = vec![&tables::account_scores::TABLE, &tables::score_drivers::TABLE, &tables::renewal_forecast::TABLE, &tables::renewal_forecast_rollup::TABLE];
+    if !cfg.playbooks.rules.is_empty() {
+        t.push(&tables::alerts::TABLE);
+    }
+    t
+}
+
+/// `backfill`: one scoring per date of `from..=to` (every day, week or
+/// month), oldest first — each its own run, so a history reads as if it
+/// had been scheduled — skipping dates whose partitions are all published
+/// unless `force`. A rerun after a crash or a kill picks up where it stopped.
+/// Dates the export does not cover yet end it with the scheduler's exit code,
+/// after the others are scored. Nothing is synced: a CRM holds today's scores.
+pub async fn backfill(cfg: &Config, from: NaiveDate, to: NaiveDate, every: Every, force: bool) -> Result<Backfill> {
+    if from > to {
+        return Err(Error::Usage(format!("`--from` {from} is after `--to` {to}")));
+    }
+    let engine = validate(cfg, false).await?;
+    let export = engine.export_date;
+    drop(engine);
+    let (dates, later): (Vec<NaiveDate>, Vec<NaiveDate>) = every.dates(from, to).into_iter().partition(|d| *d <= export);
+    let stores = Stores::new(cfg.storage.clone());
+    let out = Output::open(&stores, &cfg.output, &crate::output::new_run_id())?;
+    let mut have: Vec<std::collections::BTreeSet<NaiveDate>> = Vec::new();
+    for t in scoring_tables(cfg) {
+        have.push(out.partitions(t.name).await?.iter().filter_map(|p| t.partition_date(p)).collect());
+    }
+    let mut done = Backfill::default();
+    let bar = log::bar(dates.len() as u64, "dates");
+    for (i, d) in dates.iter().enumerate() {
+        if !force && have.iter().all(|h| h.contains(d)) {
+            done.skipped.push(*d);
+        } else {
+            let s = score(cfg, Some(*d), Command::Backfill).await?;
+            done.scored.push((*d, s.run_id, s.scored.rows.len()));
+        }
+        bar.set_position(i as u64 + 1);
+    }
+    bar.finish_and_clear();
+    if let (Some(first), Some(last)) = (later.first(), later.last()) {
+        return Err(Error::NotYet {
+            message: format!(
+                "scored {} and skipped {} complete date(s) up to {export}; the export does not cover {first}{} yet (`warehouse.export_date` {export}): rerun when it is delivered (exit {})",
+                done.scored.len(),
+                done.skipped.len(),
+                if first == last { String::new() } else { format!(" to {last}") },
+                cfg.inputs_missing_exit_code
+            ),
+            code: cfg.inputs_missing_exit_code,
+        });
+    }
+    Ok(done)
 }
 
 // ---- backtest ---------------------------------------------------------------------------

@@ -569,3 +569,59 @@ pub fn forecast_backtest_text(b: &crate::forecast::Backtest) -> String {
     out!(o, "  the renewed ARR fell inside the P10–P90 band in {inside} of {} months; {} accounts whose renewal the export does not cover were left out", b.months.len(), b.unobserved);
     o
 }
+
+// ---- the scheduler's summary (Airflow's XCom) --------------------------------
+
+/// What a scheduled `score` or `run` did, as one JSON object: the date,
+/// the run, the model, tiers, alerts, the partitions written and each
+/// destination's sync — what a downstream task branches on.
+pub fn xcom_scoring(command: &str, cfg: &Config, s: &super::Scoring) -> serde_json::Value {
+    let rows = &s.scored.rows;
+    let tiers: serde_json::Map<String, serde_json::Value> = Tier::ALL.iter().map(|t| (t.as_str().to_string(), rows.iter().filter(|r| r.tier == *t).count().into())).collect();
+    let arr_red: f64 = rows.iter().filter(|r| r.tier == Tier::Red).map(|r| r.arr).sum();
+    let synced: Vec<serde_json::Value> = s
+        .synced
+        .iter()
+        .map(|r| serde_json::json!({ "destination": r.destination, "status": r.status, "sent": r.counts.sent, "acknowledged": r.counts.acknowledged, "rejected": r.counts.rejected }))
+        .collect();
+    let tables: serde_json::Map<String, serde_json::Value> =
+        s.tables.iter().map(|p| (p.table.clone(), serde_json::json!(cfg.output_table(&p.table).join(&format!("{}/", p.partition)).to_string()))).collect();
+    serde_json::json!({
+        "command": command,
+        "as_of": s.scored.as_of.to_string(),
+        "run_id": s.run_id,
+        "model_version": s.scored.model_version,
+        "accounts": rows.len(),
+        "tiers": tiers,
+        "arr_in_red": (arr_red * 100.0).round() / 100.0,
+        "alerts": s.alerts.iter().filter(|a| a.suppressed_by.is_none()).count(),
+        "alerts_in_shadow": s.shadow.as_ref().is_some_and(|x| x.shadow),
+        "tables": tables,
+        "synced": synced,
+    })
+}
+
+/// `backfill`'s summary: the dates scored and those already complete.
+pub fn xcom_backfill(b: &super::Backfill) -> serde_json::Value {
+    serde_json::json!({
+        "command": "backfill",
+        "scored": b.scored.iter().map(|(d, run, n)| serde_json::json!({ "as_of": d.to_string(), "run_id": run, "accounts": n })).collect::<Vec<_>>(),
+        "skipped": b.skipped.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+pub fn backfill_text(b: &super::Backfill) -> String {
+    let span = |v: &[NaiveDate]| match (v.first(), v.last()) {
+        (Some(a), Some(z)) if a != z => format!("{a} to {z}"),
+        (Some(a), _) => a.to_string(),
+        _ => "none".into(),
+    };
+    let dates: Vec<NaiveDate> = b.scored.iter().map(|(d, _, _)| *d).collect();
+    format!(
+        "backfill: {} date(s) scored ({}), {} already complete and skipped ({}; `--force` rescores them)\n",
+        dates.len(),
+        span(&dates),
+        b.skipped.len(),
+        span(&b.skipped)
+    )
+}

@@ -16,3 +16,4 @@ mod house;
 mod other_company;
 mod drift;
 mod report;
+mod stack;
