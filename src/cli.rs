@@ -369,7 +369,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
 
 /// The summary for Airflow: `return.json` in the XCom folder when there is
 /// one, else stdout's last line.
-fn xcom(summary: &serde_json::Value) -> Result<()> {
+fn xcom(summary: &impl serde::Serialize) -> Result<()> {
     match crate::stack::xcom::push(summary)? {
         crate::stack::xcom::Pushed::Line(l) => println!("{l}"),
         crate::stack::xcom::Pushed::File(p) => tracing::info!("the run's summary is in {} (Airflow's XCom)", p.display()),

@@ -191,6 +191,9 @@ pub struct Config {
     /// `scheduler.inputs_missing_exit_code`: the exit code when the export
     /// does not cover the date asked for yet.
     pub inputs_missing_exit_code: u8,
+    /// `scheduler.max_export_lag_days`: how far the newest usage may trail
+    /// the day before the scoring date.
+    pub max_export_lag_days: u32,
     /// `lineage:`: where OpenLineage run events go.
     pub lineage: Option<Lineage>,
 }
@@ -605,6 +608,7 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
             c @ (0..=4) => return Err(Error::Config(format!("`scheduler.inputs_missing_exit_code` is {c}: 0 to 4 already mean something (see the README's exit codes); pick another, e.g. 99"))),
             c => c,
         },
+        max_export_lag_days: raw.scheduler.max_export_lag_days.unwrap_or(3),
         lineage: raw.lineage.as_ref().map(|l| Lineage::resolve(l, base)).transpose()?,
     })
 }

@@ -68,6 +68,9 @@ pub struct RawLineage {
 pub struct RawScheduler {
     /// Exit code when the export does not cover the date asked for yet (default 99).
     pub inputs_missing_exit_code: Option<u8>,
+    /// Days the export's newest usage may lag the day before the scoring
+    /// date before the export counts as not delivered yet (default 3).
+    pub max_export_lag_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

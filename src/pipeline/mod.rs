@@ -397,7 +397,19 @@ pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> 
 }
 
 async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, sync: bool) -> Result<Scoring> {
-    let engine = validate_stage(job, cfg, false).await?;
+    let engine = match validate_stage(job, cfg, false).await {
+        // nothing at all where the export lands: not delivered yet, not broken
+        Err(Error::Input(_)) if job.stores.blob(&cfg.warehouse)?.list().await.is_ok_and(|l| l.is_empty()) => {
+            return Err(Error::NotYet {
+                message: format!(
+                    "nothing is at `{}` yet: the export is not delivered; nothing was scored (exit {}; if that is the wrong place, fix `warehouse.base_uri`)",
+                    cfg.warehouse, cfg.inputs_missing_exit_code
+                ),
+                code: cfg.inputs_missing_exit_code,
+            });
+        }
+        r => r?,
+    };
     let (scored, alerts, shadow, _) = score_stages(job, &engine, cfg, as_of).await?;
     let mut synced = Vec::new();
     if sync && !cfg.destinations.is_empty() {
@@ -418,21 +430,61 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
     Ok(Scoring { scored, alerts, shadow, synced, run_id: String::new(), tables: Vec::new() })
 }
 
+/// The newest day the export's `usage` has, from the files' footers when
+/// every file has statistics, else by a query.
+async fn newest_usage(engine: &Engine) -> Result<Option<NaiveDate>> {
+    let Some(t) = engine.tables.get("usage").filter(|t| t.present()) else { return Ok(None) };
+    let column = t.source.columns.get("date").map(String::as_str).unwrap_or("date");
+    let footers: Option<Vec<f64>> = t.files.iter().map(|f| f.stats.get(column).and_then(|s| s.max)).collect();
+    let day = match footers.and_then(|v| v.into_iter().reduce(f64::max)) {
+        Some(d) => Some(d.floor() as i32),
+        None => {
+            let b = engine.query("SELECT CAST(MAX(date) AS DATE) AS newest FROM usage WHERE date IS NOT NULL").await?;
+            match b.first().filter(|b| b.num_rows() > 0 && b.column(0).is_valid(0)) {
+                Some(b) => crate::columns::days(b, "newest")?.first().copied(),
+                None => None,
+            }
+        }
+    };
+    Ok(day.map(crate::dates::date))
+}
+
+/// Refuses a scoring date the export does not cover yet, with the
+/// scheduler's exit code: after `warehouse.export_date`, or — whatever the
+/// configured date — past the day after the newest usage by more than
+/// `scheduler.max_export_lag_days` (a stale export would score every account as silent).
+async fn not_yet(engine: &Engine, cfg: &Config, as_of: NaiveDate) -> Result<()> {
+    let code = cfg.inputs_missing_exit_code;
+    if as_of > engine.export_date {
+        return Err(Error::NotYet {
+            message: format!(
+                "the export covers days before {} (`warehouse.export_date`), not {as_of} yet: nothing was scored; rerun when it is delivered (exit {code})",
+                engine.export_date
+            ),
+            code,
+        });
+    }
+    if let Some(newest) = newest_usage(engine).await? {
+        let lag = (as_of - newest).num_days() - 1;
+        if lag > cfg.max_export_lag_days as i64 {
+            return Err(Error::NotYet {
+                message: format!(
+                    "the export's newest usage is from {newest}, {lag} days short of the day before {as_of} (`scheduler.max_export_lag_days` {}): it is not delivered yet, or its usage feed stopped; nothing was scored (exit {code})",
+                    cfg.max_export_lag_days
+                ),
+                code,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The scores, the alerts, whether the playbooks ran in shadow, and the renewal forecast's rollup.
 type Scores = (crate::score::Scored, Vec<tables::alerts::Row>, Option<summary::ShadowState>, Vec<tables::renewal_forecast_rollup::Row>);
 
 async fn score_stages(job: &mut Job, engine: &Engine, cfg: &Config, as_of: Option<NaiveDate>) -> Result<Scores> {
     let as_of = as_of.unwrap_or(engine.export_date);
-    // a date the export does not cover yet would score everyone as silent
-    if as_of > engine.export_date {
-        return Err(Error::NotYet {
-            message: format!(
-                "the export covers days before {} (`warehouse.export_date`), not {as_of} yet: nothing was scored; rerun when it is delivered (exit {})",
-                engine.export_date, cfg.inputs_missing_exit_code
-            ),
-            code: cfg.inputs_missing_exit_code,
-        });
-    }
+    not_yet(engine, cfg, as_of).await?;
     job.manifest.as_of = Some(as_of.to_string());
     let (model, fs) = crate::score::current_model(engine, cfg).await?;
     job.manifest.model_version = Some(format!("{}/{}", model.card.name, model.card.version));

@@ -575,39 +575,73 @@ pub fn forecast_backtest_text(b: &crate::forecast::Backtest) -> String {
 /// What a scheduled `score` or `run` did, as one JSON object: the date,
 /// the run, the model, tiers, alerts, the partitions written and each
 /// destination's sync — what a downstream task branches on.
-pub fn xcom_scoring(command: &str, cfg: &Config, s: &super::Scoring) -> serde_json::Value {
-    let rows = &s.scored.rows;
-    let tiers: serde_json::Map<String, serde_json::Value> = Tier::ALL.iter().map(|t| (t.as_str().to_string(), rows.iter().filter(|r| r.tier == *t).count().into())).collect();
-    let arr_red: f64 = rows.iter().filter(|r| r.tier == Tier::Red).map(|r| r.arr).sum();
-    let synced: Vec<serde_json::Value> = s
-        .synced
-        .iter()
-        .map(|r| serde_json::json!({ "destination": r.destination, "status": r.status, "sent": r.counts.sent, "acknowledged": r.counts.acknowledged, "rejected": r.counts.rejected }))
-        .collect();
-    let tables: serde_json::Map<String, serde_json::Value> =
-        s.tables.iter().map(|p| (p.table.clone(), serde_json::json!(cfg.output_table(&p.table).join(&format!("{}/", p.partition)).to_string()))).collect();
-    serde_json::json!({
-        "command": command,
-        "as_of": s.scored.as_of.to_string(),
-        "run_id": s.run_id,
-        "model_version": s.scored.model_version,
-        "accounts": rows.len(),
-        "tiers": tiers,
-        "arr_in_red": (arr_red * 100.0).round() / 100.0,
-        "alerts": s.alerts.iter().filter(|a| a.suppressed_by.is_none()).count(),
-        "alerts_in_shadow": s.shadow.as_ref().is_some_and(|x| x.shadow),
-        "tables": tables,
-        "synced": synced,
-    })
+#[derive(Serialize)]
+pub struct XcomScoring {
+    command: String,
+    as_of: String,
+    run_id: String,
+    model_version: String,
+    accounts: usize,
+    tiers: std::collections::BTreeMap<&'static str, usize>,
+    arr_in_red: f64,
+    alerts: usize,
+    alerts_in_shadow: bool,
+    tables: std::collections::BTreeMap<String, String>,
+    synced: Vec<XcomSynced>,
 }
 
-/// `backfill`'s summary: the dates scored and those already complete.
-pub fn xcom_backfill(b: &super::Backfill) -> serde_json::Value {
-    serde_json::json!({
-        "command": "backfill",
-        "scored": b.scored.iter().map(|(d, run, n)| serde_json::json!({ "as_of": d.to_string(), "run_id": run, "accounts": n })).collect::<Vec<_>>(),
-        "skipped": b.skipped.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
-    })
+#[derive(Serialize)]
+struct XcomSynced {
+    destination: String,
+    status: String,
+    sent: usize,
+    acknowledged: usize,
+    rejected: usize,
+}
+
+pub fn xcom_scoring(command: &str, cfg: &Config, s: &super::Scoring) -> XcomScoring {
+    let rows = &s.scored.rows;
+    let arr_red: f64 = rows.iter().filter(|r| r.tier == Tier::Red).map(|r| r.arr).sum();
+    XcomScoring {
+        command: command.to_string(),
+        as_of: s.scored.as_of.to_string(),
+        run_id: s.run_id.clone(),
+        model_version: s.scored.model_version.clone(),
+        accounts: rows.len(),
+        tiers: Tier::ALL.iter().map(|t| (t.as_str(), rows.iter().filter(|r| r.tier == *t).count())).collect(),
+        arr_in_red: (arr_red * 100.0).round() / 100.0,
+        alerts: s.alerts.iter().filter(|a| a.suppressed_by.is_none()).count(),
+        alerts_in_shadow: s.shadow.as_ref().is_some_and(|x| x.shadow),
+        tables: s.tables.iter().map(|p| (p.table.clone(), cfg.output_table(&p.table).join(&format!("{}/", p.partition)).to_string())).collect(),
+        synced: s
+            .synced
+            .iter()
+            .map(|r| XcomSynced { destination: r.destination.clone(), status: r.status.clone(), sent: r.counts.sent, acknowledged: r.counts.acknowledged, rejected: r.counts.rejected })
+            .collect(),
+    }
+}
+
+/// `backfill`'s summary: the dates scored (with their runs) and those already complete.
+#[derive(Serialize)]
+pub struct XcomBackfill {
+    command: &'static str,
+    scored: Vec<XcomDate>,
+    skipped: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct XcomDate {
+    as_of: String,
+    run_id: String,
+    accounts: usize,
+}
+
+pub fn xcom_backfill(b: &super::Backfill) -> XcomBackfill {
+    XcomBackfill {
+        command: "backfill",
+        scored: b.scored.iter().map(|(d, run, n)| XcomDate { as_of: d.to_string(), run_id: run.clone(), accounts: *n }).collect(),
+        skipped: b.skipped.iter().map(|d| d.to_string()).collect(),
+    }
 }
 
 pub fn backfill_text(b: &super::Backfill) -> String {

@@ -24,7 +24,7 @@ pub enum Pushed {
 /// Writes `summary` to `return.json` under the XCom folder when it exists
 /// (a temporary file renamed into place: the sidecar never reads half of
 /// it), else returns it as one line for the caller to print last.
-pub fn push(summary: &serde_json::Value) -> Result<Pushed> {
+pub fn push(summary: &impl serde::Serialize) -> Result<Pushed> {
     let line = serde_json::to_string(summary).map_err(|e| Error::other("the XCom summary", e))?;
     let dir = std::env::var_os(DIR_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DIR));
     if !dir.is_dir() {

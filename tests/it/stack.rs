@@ -341,3 +341,33 @@ fn dbt_builds_the_export_healthscore_scores_it_and_dbt_reads_the_results_back() 
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("no model `fct_usage`") && r.stderr.contains("warehouse.tables.usage.model"), "{}", r.stderr);
 }
+
+#[test]
+fn a_stale_or_absent_export_exits_with_the_schedulers_code_and_writes_nothing() {
+    let dir = scratch("not-yet");
+    let data = dir.join("data");
+    let r = hs(&["generate", "--out", data.to_str().unwrap(), "--accounts", "40", "--months", "3", "--export-date", EXPORT_DATE]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // the config says a later export date, but the usage stops the day before 2026-11-01
+    let cfg = config_for(&dir, &data, &dir.join("models"), "").to_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(&format!("export_date: {EXPORT_DATE}"), "export_date: 2026-11-30");
+    std::fs::write(&cfg, text).unwrap();
+    let r = hs(&["score", "-c", &cfg, "--logical-date", "2026-11-15"]);
+    assert_eq!(r.code, 99, "{}", r.all());
+    assert!(r.stderr.contains("newest usage is from 2026-10-31") && r.stderr.contains("max_export_lag_days"), "{}", r.stderr);
+    assert!(!dir.join("out/account_scores").exists());
+    // a later run the lag allows gets past the check (to the missing model)
+    let r = hs(&["score", "-c", &cfg, "--logical-date", "2026-11-04"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(!r.stderr.contains("newest usage"), "{}", r.stderr);
+
+    // nothing delivered at all: not yet for the scheduled commands, still a contract error for `validate`
+    let empty = dir.join("landing");
+    std::fs::create_dir_all(&empty).unwrap();
+    let cfg = config_for(&dir.join("empty"), &empty, &dir.join("models"), "");
+    let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 99, "{}", r.all());
+    assert!(r.stderr.contains("nothing is at") && r.stderr.contains("warehouse.base_uri"), "{}", r.stderr);
+    let r = hs(&["validate", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+}
