@@ -113,8 +113,9 @@ impl Project {
 mod tests {
     use super::*;
 
-    fn project(json: &str) -> Project {
-        let dir = std::env::temp_dir().join(format!("hs-dbt-{}-{}", std::process::id(), json.len()));
+    /// A manifest in a folder of its own (`name`: tests run in parallel).
+    fn project(name: &str, json: &str) -> Project {
+        let dir = std::env::temp_dir().join(format!("hs-dbt-{}-{name}", std::process::id()));
         std::fs::create_dir_all(dir.join("target")).unwrap();
         let p = dir.join("target/manifest.json");
         std::fs::write(&p, json).unwrap();
@@ -130,7 +131,7 @@ mod tests {
 
     #[test]
     fn models_resolve_to_their_external_files() {
-        let p = project(MANIFEST);
+        let p = project("resolve", MANIFEST);
         let a = p.location("accounts", "accounts").unwrap().unwrap();
         assert_eq!(a.local_path().unwrap(), p.dir.join("export/accounts.parquet"));
         let u = p.location("usage", "fct_usage").unwrap().unwrap();
@@ -141,7 +142,7 @@ mod tests {
 
     #[test]
     fn a_model_inside_duckdb_or_not_parquet_is_refused_by_name() {
-        let p = project(MANIFEST);
+        let p = project("refuse", MANIFEST);
         let e = p.location("subscriptions", "stg").unwrap_err().to_string();
         assert!(e.contains("warehouse.tables.subscriptions") && e.contains("`stg`") && e.contains("external"), "{e}");
         let e = p.location("usage", "csv").unwrap_err().to_string();
