@@ -7,7 +7,7 @@
 //! beside reasons drawn at random, the rules score's reasons and the false
 //! alarms on healthy accounts.
 //!
-//!     cargo bench --bench quality [-- ACCOUNTS]      (default 2000 × 24 months)
+//!     cargo bench --bench quality [-- ACCOUNTS [FEATURE_SET]]   (default 2000 × 24 months, v2)
 //!
 //! Companies and models are kept under `target/quality/` between runs.
 
@@ -50,20 +50,22 @@ fn fid_line(label: &str, f: &Fidelity) -> String {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let accounts: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
+    // the feature set to measure (default: the config's default); one company per seed, shared
+    let version = args.get(1).cloned().unwrap_or_else(|| "v2".into());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
     let (mut pooled_model, mut pooled_rules) = (Fidelity::default(), Fidelity::default());
     for seed in [7u64, 8, 9] {
-        let dir = target.join("quality").join(format!("seed-{seed}-{accounts}"));
+        let dir = target.join("quality").join(format!("seed-{seed}-{accounts}")).join(&version);
         std::fs::create_dir_all(&dir).unwrap();
         let yaml = format!(
-            "warehouse: {{ base_uri: data, export_date: 2026-11-01 }}\noutput: {{ uri: out }}\nmodels: {{ dir: models, name: churn }}\nfeatures: {{ sql_dir: {} }}\ntraining: {{ num_threads: 2 }}\n",
+            "warehouse: {{ base_uri: ../data, export_date: 2026-11-01 }}\noutput: {{ uri: out }}\nmodels: {{ dir: models, name: churn }}\nfeatures: {{ sql_dir: {}, version: {version} }}\ntraining: {{ num_threads: 2 }}\n",
             root.join("sql").display()
         );
         std::fs::write(dir.join("healthscore.yaml"), yaml).unwrap();
         let cfg = Config::load(&dir.join("healthscore.yaml")).unwrap();
         let stores = healthscore::store::Stores::new(cfg.storage.clone());
-        if !dir.join("data/accounts").exists() {
+        if !dir.join("../data/accounts").exists() {
             let opts = healthscore::generate::Options { seed, accounts, ..Default::default() };
             healthscore::generate::generate(&stores, &cfg.warehouse, &opts, &|_| ()).await.unwrap();
         }
@@ -73,7 +75,7 @@ async fn main() {
         }
         let (model, fs) = healthscore::score::current_model(&engine, &cfg).await.unwrap();
         let card = &model.card;
-        println!("seed {seed}: model {} ({:?}), {} accounts × 24 months", card.version, card.kind, accounts);
+        println!("seed {seed}: model {} ({:?}), {} accounts × 24 months, feature set {version}", card.version, card.kind, accounts);
         if let Some(h) = &card.health {
             if let Some(m) = &h.model {
                 println!("  health score, test window {} → {}: AUC 90 d {:.3} (rules {:.3}); churn within 90 d by tier: {} (rules: {})",

@@ -165,6 +165,8 @@ pub static TABLES: &[Table] = &[
             event("occurred_at", Time),
             col("kind", Str),
             opt("direction", Str),
+            // what an inbound email or note said (feature set v3 reads it)
+            opt("body", Str),
         ],
     },
     Table {
@@ -230,6 +232,22 @@ pub static TABLES: &[Table] = &[
             col("author", Str),
             event("created_at", Time),
             col("expires_at", Time),
+        ],
+    },
+    Table {
+        name: "external_signals",
+        required: false,
+        key: None,
+        about: "what happened to the customer outside the product (funding, layoffs, a new leader…), from a news or firmographics vendor",
+        columns: &[
+            key("account_id"),
+            event("occurred_at", Date),
+            // funding, layoffs, leadership_change, acquisition, bankruptcy, hiring_surge, …
+            col("kind", Str),
+            // the size: dollars raised, share of staff laid off, …
+            opt("magnitude", Num),
+            opt("source", Str),
+            opt("url", Str),
         ],
     },
     Table {

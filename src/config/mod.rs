@@ -83,7 +83,7 @@ pub struct Training {
 }
 
 /// An export's words: relation (`usage`, `activity`, `ticket_priority`,
-/// `ticket_text`) → role → the terms that play it.
+/// `ticket_text`, `external_signal`) → role → the terms that play it.
 pub type Vocabulary = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 /// The relations a vocabulary may name, with the roles each one's SQL reads.
@@ -92,6 +92,7 @@ pub const VOCABULARY_ROLES: &[(&str, &[&str])] = &[
     ("activity", &["meeting", "business_review"]),
     ("ticket_priority", &["high"]),
     ("ticket_text", &["cancel_intent", "negative"]),
+    ("external_signal", &["layoffs", "leadership_change", "funding", "acquisition", "bankruptcy", "hiring_surge"]),
 ];
 
 /// Known relations and roles only, lowercase non-empty terms, and no term

@@ -467,6 +467,11 @@ impl Engine {
     }
 
     /// Registers a small in-memory table, replacing one of the same name.
+    /// Makes a scalar function callable from the SQL (`sentiment(text)`).
+    pub fn register_udf(&self, udf: datafusion::logical_expr::ScalarUDF) {
+        self.ctx.register_udf(udf);
+    }
+
     pub fn register_batches(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
         let mem = MemTable::try_new(schema, vec![batches]).context(format!("cannot build `{name}`"))?;
         let _ = self.ctx.deregister_table(name);

@@ -18,6 +18,7 @@
 //! defaults with `features.vocabulary_file` laid over them).
 
 pub mod spec;
+pub mod text;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -62,6 +63,10 @@ pub struct FeatureSet {
     pub sql: SqlFolder,
     pub spec: Spec,
     pub hash: String,
+    /// `intent.yaml`: the intents `intent_weight(text, intent)` finds.
+    pub lexicon: Arc<text::Lexicon>,
+    /// Messages scored on their first `text::MAX_CHARS` characters only.
+    pub long_messages: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SqlFolder {
@@ -139,7 +144,11 @@ impl FeatureSet {
         if !sql.has_view("snapshots") {
             return Err(Error::Config(format!("`{}`: a feature set defines the population in `snapshots.sql`", sql.name)));
         }
-        Ok(FeatureSet { version: version.to_string(), hash: sql.hash.clone(), sql, spec })
+        let lexicon = match sql.files.iter().find(|(n, _)| n == "intent.yaml") {
+            Some((_, t)) => text::Lexicon::parse(t, &format!("{}/intent.yaml", sql.name))?,
+            None => text::Lexicon::default(),
+        };
+        Ok(FeatureSet { version: version.to_string(), hash: sql.hash.clone(), sql, spec, lexicon: Arc::new(lexicon), long_messages: Default::default() })
     }
 
     pub fn short_hash(&self) -> &str {
@@ -173,6 +182,10 @@ impl FeatureSet {
             Error::Usage(m) => Error::Usage(format!("{where_}: {m}")),
             e => e,
         })?;
+        let long = self.long_messages.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if long > 0 {
+            tracing::warn!("{long} message scorings read only the first {} characters of a longer text (sentiment and intents)", text::MAX_CHARS);
+        }
         Ok(out)
     }
 
@@ -192,6 +205,9 @@ impl FeatureSet {
     pub async fn register(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
         register_dates(engine, dates)?;
         register_vocabulary(engine, &self.vocabulary(&engine.cfg))?;
+        for f in text::udfs(self.lexicon.clone(), self.long_messages.clone()) {
+            engine.register_udf(f);
+        }
         self.sql.register(engine).await
     }
 
@@ -249,6 +265,7 @@ const VOCABULARY_SOURCES: &[(&str, &str, &str, &str)] = &[
     ("usage", "usage", "feature", "product"),
     ("activity", "activities", "kind", "touch"),
     ("ticket_priority", "tickets", "priority", "not high"),
+    ("external_signal", "external_signals", "kind", "not read"),
 ];
 
 /// `validate --profile`: the export's words with counts and the role each

@@ -33,6 +33,8 @@ pub enum Unit {
     Currency,
     /// 0..10 or 1..5 scores printed as they are.
     Score,
+    /// A signed score in -1..1 (sentiment) printed with its sign: "-0.41".
+    Signed,
     /// 0/1 printed as yes/no.
     Flag,
     Category,
@@ -181,6 +183,7 @@ pub fn render(unit: Unit, v: f64) -> String {
         Unit::Flag => if v >= 0.5 { "yes" } else { "no" }.into(),
         Unit::Ratio => format!("{v:.1}×"),
         Unit::Score => format!("{v:.1}"),
+        Unit::Signed => format!("{v:+.2}").replace('-', "−"),
         Unit::Count | Unit::Number | Unit::Category => {
             if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.1}") }
         }

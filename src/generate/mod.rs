@@ -10,7 +10,7 @@
 
 pub mod fidelity;
 pub mod sim;
-mod text;
+pub mod text;
 
 use std::sync::Arc;
 
@@ -62,7 +62,10 @@ pub struct Summary {
 }
 
 /// The 1–3 features that measure each planted cause (feature sets v1 and
-/// v2 name them alike). Reason fidelity asks whether one of them is an
+/// v2 name them alike). v3 reads what customers write as intents, so its
+/// features stand in for v2's: an account writing about leaving writes about
+/// cancelling, a competitor, downgrading, its budget or the price (one of
+/// them per message, `generate::text::LEAVING`); never both sets in one model. Reason fidelity asks whether one of them is an
 /// account's top risk reason; few features per cause keep that honest (a
 /// cause accepting most features would pass with any reasons at all).
 pub fn cause_features(cause: &str) -> &'static [&'static str] {
@@ -71,10 +74,10 @@ pub fn cause_features(cause: &str) -> &'static [&'static str] {
         "low_adoption" => &["feature_breadth_30d", "feature_breadth_trend", "areas_stopped_30d"],
         "seats_unused" => &["seat_utilization", "active_users_30d"],
         "support_spike" => &["tickets_90d", "ticket_spike_ratio", "high_priority_share_90d"],
-        "cancel_intent" => &["cancel_intent_90d"],
+        "cancel_intent" => &["cancel_intent_90d", "intent_cancel_90d", "intent_competitor_90d", "intent_downgrade_90d", "intent_budget_cut_90d", "intent_price_90d"],
         "late_payment" => &["late_invoices_180d", "days_overdue_max", "overdue_amount_share"],
         "nps_drop" => &["nps_latest", "nps_change", "nps_detractors_180d"],
-        "champion_left" => &["champion_left_90d", "has_active_champion"],
+        "champion_left" => &["champion_left_90d", "has_active_champion", "intent_champion_leaving_90d"],
         "sponsor_quiet" => &["exec_sponsor_touches_90d", "days_since_csm_touch"],
         "no_qbr" => &["qbr_last_120d", "days_since_qbr"],
         _ => &[],
@@ -133,6 +136,7 @@ fn merge(into: &mut sim::Chunk, from: sim::Chunk) {
     into.subscriptions.extend(from.subscriptions);
     into.outcomes.extend(from.outcomes);
     into.overrides.extend(from.overrides);
+    into.signals.extend(from.signals);
     into.truth.extend(from.truth);
 }
 
@@ -358,6 +362,7 @@ async fn write_chunk(
             f("occurred_at", ts(), false),
             f("kind", utf8(), false),
             f("direction", utf8(), true),
+            f("body", utf8(), true),
         ],
         vec![
             strings!(v, |r| Some(&r.account)),
@@ -365,6 +370,7 @@ async fn write_chunk(
             timestamps!(v, |r| Some(r.occurred_at)),
             strings!(v, |r| Some(r.kind)),
             strings!(v, |r| Some(r.direction)),
+            strings!(v, |r| r.body),
         ],
         totals,
     )
@@ -467,6 +473,31 @@ async fn write_chunk(
             strings!(w, |r| Some(&r.author)),
             timestamps!(w, |r| Some(r.created_at)),
             timestamps!(w, |r| Some(r.expires_at)),
+        ],
+        totals,
+    )
+    .await?;
+
+    let g = &ch.signals;
+    files += write_table(
+        root,
+        "external_signals",
+        part.clone(),
+        vec![
+            f("account_id", utf8(), false),
+            f("occurred_at", DataType::Date32, false),
+            f("kind", utf8(), false),
+            f("magnitude", DataType::Float64, true),
+            f("source", utf8(), true),
+            f("url", utf8(), true),
+        ],
+        vec![
+            strings!(g, |r| Some(&r.account)),
+            column!(Date32Builder, g, |r| Some(r.date)),
+            strings!(g, |r| Some(r.kind)),
+            column!(Float64Builder, g, |r| r.magnitude),
+            strings!(g, |r| Some(r.source)),
+            strings!(g, |_r| None::<&str>),
         ],
         totals,
     )

@@ -214,6 +214,8 @@ pub struct ActivityRow {
     pub occurred_at: i64,
     pub kind: &'static str,
     pub direction: &'static str,
+    /// What an inbound email said.
+    pub body: Option<&'static str>,
 }
 
 pub struct ContactRow {
@@ -274,7 +276,17 @@ pub struct Chunk {
     pub subscriptions: Vec<SubRow>,
     pub outcomes: Vec<OutcomeRow>,
     pub overrides: Vec<OverrideRow>,
+    pub signals: Vec<SignalRow>,
     pub truth: Vec<TruthRow>,
+}
+
+/// An outside event, as a news or firmographics vendor reports it.
+pub struct SignalRow {
+    pub account: String,
+    pub date: i32,
+    pub kind: &'static str,
+    pub magnitude: Option<f64>,
+    pub source: &'static str,
 }
 
 // ---- the simulation --------------------------------------------------------
@@ -870,13 +882,17 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, effect: 
             if kind == "meeting" && !quiet && rng.random::<f64>() < 0.5 {
                 contact = sponsor.clone().or(contact);
             }
-            out.activities.push(ActivityRow {
-                account: id.clone(),
-                contact: if rng.random::<f64>() < 0.1 { None } else { contact },
-                occurred_at: d as i64 * DAY_US + rng.random_range(8..18) as i64 * 3_600_000_000,
-                kind,
-                direction: if kind == "email" && rng.random::<f64>() < 0.4 { "inbound" } else { "outbound" },
+            // the draws in the order they always were: contact, time, direction
+            let contact = if rng.random::<f64>() < 0.1 { None } else { contact };
+            let occurred_at = d as i64 * DAY_US + rng.random_range(8..18) as i64 * 3_600_000_000;
+            let direction = if kind == "email" && rng.random::<f64>() < 0.4 { "inbound" } else { "outbound" };
+            // what the customer wrote, picked without a draw
+            let body = (direction == "inbound").then(|| {
+                let champion_leaving = contacts.iter().any(|c| c.is_champion && Some(&c.id) == contact.as_ref() && c.left_at.is_some_and(|l| d >= l - 21 && d < l));
+                let leaving = ep_at(d).is_some_and(|e| e.has(Cause::CancelIntent, d));
+                text::email_text(idx * 7 + d.unsigned_abs() as usize, leaving, champion_leaving)
             });
+            out.activities.push(ActivityRow { account: id.clone(), contact, occurred_at, kind, direction, body });
         }
         if sp.qbr && d >= next_qbr {
             if !has(Cause::NoQbr, d) {
@@ -887,6 +903,7 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, effect: 
                     occurred_at: d as i64 * DAY_US + 15 * 3_600_000_000,
                     kind: "qbr",
                     direction: "outbound",
+                    body: None,
                 });
             }
             next_qbr = d + rng.random_range(80..100);
@@ -910,6 +927,43 @@ pub fn simulate(idx: usize, seed: u64, history_start: i32, export: i32, effect: 
             created_at: created as i64 * DAY_US + 10 * 3_600_000_000,
             expires_at: (created + rng.random_range(14..120)) as i64 * DAY_US,
         });
+    }
+
+    // -- outside signals, from a stream of their own (the rest of the company
+    // stays as it was): trouble shows up as layoffs, a new leader or worse
+    // before an episode of risk; healthy accounts raise money and hire.
+    {
+        let mut srng = ChaCha8Rng::seed_from_u64(seed ^ 0x5157_4E41_4C53 ^ (idx as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut push = |date: i32, kind: &'static str, magnitude: Option<f64>, source: &'static str| {
+            if date >= first && date < export {
+                out.signals.push(SignalRow { account: id.clone(), date, kind, magnitude, source });
+            }
+        };
+        for e in &episodes {
+            let lead = srng.random_range(5..60);
+            if srng.random::<f64>() < 0.35 {
+                push(e.onset - lead, "layoffs", Some((srng.random_range(0.05f64..0.35) * 100.0).round() / 100.0), "newswire");
+            }
+            if e.causes.contains(&Cause::ChampionLeft) || srng.random::<f64>() < 0.15 {
+                push(e.onset - srng.random_range(0..30), "leadership_change", None, "firmographics");
+            }
+            if srng.random::<f64>() < 0.03 {
+                push(e.onset + srng.random_range(0..30), "bankruptcy", None, "courts");
+            }
+        }
+        // and the ordinary news of any company
+        let months = ((end - first) / 30).max(1);
+        for _ in 0..months {
+            let d = srng.random_range(first..end.max(first + 1));
+            match srng.random_range(0..100) {
+                0..=2 => push(d, "funding", Some((srng.random_range(2.0f64..80.0)).round() * 1e6), "newswire"),
+                3..=4 => push(d, "hiring_surge", Some(srng.random_range(10.0f64..60.0).round()), "job boards"),
+                5 => push(d, "leadership_change", None, "firmographics"),
+                6 => push(d, "layoffs", Some((srng.random_range(0.03f64..0.15) * 100.0).round() / 100.0), "newswire"),
+                7 if srng.random::<f64>() < 0.2 => push(d, "acquisition", None, "newswire"),
+                _ => {}
+            }
+        }
     }
 
     out.contacts.extend(contacts);

@@ -17,3 +17,4 @@ mod other_company;
 mod drift;
 mod report;
 mod stack;
+mod signals;
