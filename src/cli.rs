@@ -307,11 +307,7 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Backfill(a) => {
             let cfg = Config::load(&a.common.config)?;
-            let to = match a.to {
-                Some(d) => d,
-                None => pipeline::validate(&cfg, false).await?.export_date,
-            };
-            let done = pipeline::backfill(&cfg, a.from, to, a.every, a.force).await?;
+            let done = pipeline::backfill(&cfg, a.from, a.to, a.every, a.force).await?;
             print!("{}", summary::backfill_text(&done));
             xcom(&summary::xcom_backfill(&done))?;
         }

@@ -96,8 +96,7 @@ impl Lineage {
                 continue;
             }
             let fields = tables::ALL.iter().find(|t| t.name == p.table).map(|t| {
-                let schema = t.schema_for(&self.horizons, self.expansion);
-                schema.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string(), t.column(f.name()).map(|c| c.doc.to_string()))).collect()
+                t.expanded(&self.horizons, self.expansion).into_iter().map(|(n, c)| (n, c.ty.data_type().to_string(), Some(c.doc.to_string()))).collect()
             });
             let mut d = crate::stack::lineage::Dataset::at(&self.output.join(&format!("{}/", p.table)), fields.unwrap_or_default());
             d.rows = Some(p.rows);
@@ -397,19 +396,8 @@ pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> 
 }
 
 async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, sync: bool) -> Result<Scoring> {
-    let engine = match validate_stage(job, cfg, false).await {
-        // nothing at all where the export lands: not delivered yet, not broken
-        Err(Error::Input(_)) if job.stores.blob(&cfg.warehouse)?.list().await.is_ok_and(|l| l.is_empty()) => {
-            return Err(Error::NotYet {
-                message: format!(
-                    "nothing is at `{}` yet: the export is not delivered; nothing was scored (exit {}; if that is the wrong place, fix `warehouse.base_uri`)",
-                    cfg.warehouse, cfg.inputs_missing_exit_code
-                ),
-                code: cfg.inputs_missing_exit_code,
-            });
-        }
-        r => r?,
-    };
+    let engine = validate_stage(job, cfg, false).await;
+    let engine = not_delivered(&job.stores, cfg, engine).await?;
     let (scored, alerts, shadow, _) = score_stages(job, &engine, cfg, as_of).await?;
     let mut synced = Vec::new();
     if sync && !cfg.destinations.is_empty() {
@@ -428,6 +416,21 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
         timed(&mut job.manifest, "report", report(cfg, Some(as_of), out.clone()), |p| format!("the report is at {}", p.display())).await?;
     }
     Ok(Scoring { scored, alerts, shadow, synced, run_id: String::new(), tables: Vec::new() })
+}
+
+/// A contract error when nothing at all is where the export lands is "not
+/// delivered yet" (the scheduler's exit code), not "broken".
+async fn not_delivered(stores: &Stores, cfg: &Config, opened: Result<Engine>) -> Result<Engine> {
+    match opened {
+        Err(Error::Input(_)) if stores.blob(&cfg.warehouse)?.list().await.is_ok_and(|l| l.is_empty()) => Err(Error::NotYet {
+            message: format!(
+                "nothing is at `{}` yet: the export is not delivered; nothing was scored (exit {}; if that is the wrong place, fix `warehouse.base_uri`)",
+                cfg.warehouse, cfg.inputs_missing_exit_code
+            ),
+            code: cfg.inputs_missing_exit_code,
+        }),
+        r => r,
+    }
 }
 
 /// The newest day the export's `usage` has, from the files' footers when
@@ -721,15 +724,14 @@ fn scoring_tables(cfg: &Config) -> Vec<&'static tables::Table> {
 /// unless `force`. A rerun after a crash or a kill picks up where it stopped.
 /// Dates the export does not cover yet end it with the scheduler's exit code,
 /// after the others are scored. Nothing is synced: a CRM holds today's scores.
-pub async fn backfill(cfg: &Config, from: NaiveDate, to: NaiveDate, every: Every, force: bool) -> Result<Backfill> {
+pub async fn backfill(cfg: &Config, from: NaiveDate, to: Option<NaiveDate>, every: Every, force: bool) -> Result<Backfill> {
+    let stores = Stores::new(cfg.storage.clone());
+    let export = not_delivered(&stores, cfg, validate(cfg, false).await).await?.export_date;
+    let to = to.unwrap_or(export);
     if from > to {
         return Err(Error::Usage(format!("`--from` {from} is after `--to` {to}")));
     }
-    let engine = validate(cfg, false).await?;
-    let export = engine.export_date;
-    drop(engine);
     let (dates, later): (Vec<NaiveDate>, Vec<NaiveDate>) = every.dates(from, to).into_iter().partition(|d| *d <= export);
-    let stores = Stores::new(cfg.storage.clone());
     let out = Output::open(&stores, &cfg.output, &crate::output::new_run_id())?;
     let mut have: Vec<std::collections::BTreeSet<NaiveDate>> = Vec::new();
     for t in scoring_tables(cfg) {

@@ -61,14 +61,10 @@ struct SourceColumn {
 }
 
 fn table(cfg: &Config, t: &'static Table) -> SourceTable {
-    let h = &cfg.training.horizons;
     let columns = t
-        .columns
-        .iter()
-        .flat_map(|c| {
-            let names: Vec<String> = if c.name.contains("{h}") { h.iter().map(|d| c.name.replace("{h}", &d.to_string())).collect() } else { vec![c.name.replace("{e}", &cfg.training.expansion_horizon.to_string())] };
-            names.into_iter().map(move |name| SourceColumn { name, description: c.doc, data_type: duckdb_type(c.ty), data_tests: if c.nullable { vec![] } else { vec!["not_null"] } })
-        })
+        .expanded(&cfg.training.horizons, cfg.training.expansion_horizon)
+        .into_iter()
+        .map(|(name, c)| SourceColumn { name, description: c.doc, data_type: duckdb_type(c.ty), data_tests: if c.nullable { vec![] } else { vec!["not_null"] } })
         .collect();
     // every partition folder (`as_of=…`, `run_id=…`) under the table; the
     // key is a column of each file too, so the folder names are not read

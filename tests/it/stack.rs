@@ -368,6 +368,8 @@ fn a_stale_or_absent_export_exits_with_the_schedulers_code_and_writes_nothing() 
     let r = hs(&["run", "-c", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 99, "{}", r.all());
     assert!(r.stderr.contains("nothing is at") && r.stderr.contains("warehouse.base_uri"), "{}", r.stderr);
+    let r = hs(&["backfill", "-c", cfg.to_str().unwrap(), "--from", "2026-10-01"]);
+    assert_eq!(r.code, 99, "{}", r.all());
     let r = hs(&["validate", "-c", cfg.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.all());
 }

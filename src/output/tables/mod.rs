@@ -118,7 +118,8 @@ impl Table {
         self.expanded(horizons, expansion).into_iter().map(|(n, _)| n).collect()
     }
 
-    fn expanded(&self, horizons: &[u32], expansion: u32) -> Vec<(String, &Column)> {
+    /// Each column by its name, templates expanded (a `{h}` column once per horizon).
+    pub fn expanded(&self, horizons: &[u32], expansion: u32) -> Vec<(String, &Column)> {
         let mut out = Vec::new();
         for c in self.columns {
             if c.name.contains("{h}") {
