@@ -158,7 +158,7 @@ impl FeatureSet {
     /// Features whose required tables (and `table.column`s) are all present,
     /// in `features.yaml` order.
     pub fn available(&self, present: &BTreeSet<String>) -> Vec<&Feature> {
-        self.spec.features.iter().filter(|f| f.requires.iter().all(|r| present.contains(r.as_str()))).collect()
+        self.spec.features.iter().filter(|f| f.missing(|r| present.contains(r)).is_empty()).collect()
     }
 
     /// The available features the model reads (not the text the messages quote).
@@ -310,7 +310,7 @@ pub async fn profile(engine: &Engine, fs: &FeatureSet) -> Result<String> {
     let available = fs.available(&present);
     let _ = writeln!(out, "features: {} of {} can be built from this export", available.len(), fs.spec.features.len());
     for f in &fs.spec.features {
-        let missing: Vec<&str> = f.requires.iter().filter(|r| !present.contains(r.as_str())).map(String::as_str).collect();
+        let missing = f.missing(|r| present.contains(r));
         if !missing.is_empty() {
             let _ = writeln!(out, "  dropped {:<28} needs `{}`", f.name, missing.join("`, `"));
         }

@@ -55,7 +55,9 @@ pub struct Feature {
     /// Positive reason, when the feature speaks for the account.
     pub positive: Option<String>,
     pub action: Option<String>,
-    /// Input tables the feature reads; absent tables drop the feature.
+    /// Input tables (and `table.column`s) the feature reads; an absent one
+    /// drops the feature. `a|b` is met by either (text from tickets, NPS
+    /// comments or activity bodies).
     #[serde(default)]
     pub requires: Vec<String>,
     /// Shown as a reason. Context features (tenure, renewal timing, segment)
@@ -75,6 +77,11 @@ fn yes() -> bool {
 }
 
 impl Feature {
+    /// The requirements the export does not meet, for people (`a|b` as "`a` or `b`").
+    pub fn missing(&self, present: impl Fn(&str) -> bool) -> Vec<String> {
+        self.requires.iter().filter(|r| !r.split('|').any(&present)).map(|r| r.replace('|', "` or `")).collect()
+    }
+
     /// A feature with only what scoring reads (unit tests build frames of them).
     #[cfg(test)]
     pub fn for_test(name: &str, group: &str, direction: Direction, reason: Option<&str>, action: Option<&str>) -> Feature {
@@ -129,14 +136,31 @@ impl Spec {
             if f.explain && f.reason.is_none() {
                 return Err(Error::Config(format!("`{file}`: feature `{}` is explained but has no `reason` template", f.name)));
             }
-            for r in &f.requires {
+            for r in f.requires.iter().flat_map(|r| r.split('|')) {
                 let (table, column) = match r.split_once('.') {
                     Some((t, c)) => (t, Some(c)),
-                    None => (r.as_str(), None),
+                    None => (r, None),
                 };
                 let known = crate::contract::table(table).is_some_and(|t| column.is_none_or(|c| t.column(c).is_some()));
                 if !known {
                     return Err(Error::Config(format!("`{file}`: feature `{}` requires unknown table or column `{r}`", f.name)));
+                }
+            }
+        }
+        // a template names `{value}`, `{segment_median}` or a context feature
+        // whose tables the feature itself requires (so it is there when the
+        // feature is)
+        for f in &spec.features {
+            for t in [&f.reason, &f.positive].into_iter().flatten() {
+                for name in t.split('{').skip(1).filter_map(|p| p.split_once('}')).map(|(n, _)| n) {
+                    let ok = matches!(name, "value" | "segment_median")
+                        || spec.features.iter().any(|c| c.name == name && !c.model && c.requires.iter().all(|r| f.requires.contains(r)));
+                    if !ok {
+                        return Err(Error::Config(format!(
+                            "`{file}`: feature `{}`'s template names `{{{name}}}`; use {{value}}, {{segment_median}} or a `model: false` feature requiring no other tables",
+                            f.name
+                        )));
+                    }
                 }
             }
         }
@@ -202,5 +226,29 @@ mod tests {
         assert_eq!(render(Unit::Currency, 1234567.4), "$1,234,567");
         assert_eq!(render(Unit::Flag, 1.0), "yes");
         assert_eq!(render(Unit::Days, f64::NAN), "n/a");
+    }
+
+    fn spec(reason: &str, context_requires: &str) -> Result<Spec> {
+        Spec::parse(
+            &format!(
+                "output: account_features\nfeatures:\n  - {{ name: intent_x_90d, label: x, group: support, direction: higher_is_risk, unit: score, reason: \"{reason}\", requires: [\"tickets|nps\"] }}\n  - {{ name: intent_x_last, label: x, group: context, direction: none, unit: category, explain: false, model: false, requires: [{context_requires}] }}\n"
+            ),
+            "features.yaml",
+        )
+    }
+
+    #[test]
+    fn a_template_names_only_its_value_the_median_or_context_it_always_has() {
+        assert!(spec("{intent_x_last} mentions x (weight {value}, median {segment_median})", "\"tickets|nps\"").is_ok());
+        let e = spec("{intent_y_last} mentions x", "\"tickets|nps\"").unwrap_err().to_string();
+        assert!(e.contains("intent_x_90d") && e.contains("{intent_y_last}"), "{e}");
+        // a context from a table the feature does not require may be absent
+        assert!(spec("{intent_x_last} mentions x", "external_signals").is_err());
+        // alternatives are checked one by one against the contract
+        let e = Spec::parse("output: o\nfeatures:\n  - { name: a, label: a, group: support, direction: higher_is_risk, unit: score, reason: r, requires: [\"tickets|mail\"] }\n", "f").unwrap_err();
+        assert!(e.to_string().contains("`mail`"), "{e}");
+        let f = &spec("{value}", "\"tickets|nps\"").unwrap().features[0];
+        assert!(f.missing(|t| t == "nps").is_empty());
+        assert_eq!(f.missing(|_| false), vec!["tickets` or `nps".to_string()]);
     }
 }

@@ -9,9 +9,9 @@
 //! - `intent_weight(text, intent)`: the largest weight among the intent's
 //!   phrases (`intent.yaml` in the feature set) found in the text —
 //!   case-insensitive, on word boundaries (`cancel*` matches words that start
-//!   with `cancel`), and not when a negation (`not`, `no`, `never`, `…n't`,
-//!   `without`) is among the three words before the phrase: "we are NOT
-//!   cancelling" does not fire; 0 when nothing matches.
+//!   with `cancel`), and not when one of the lexicon's negations (`not`,
+//!   `*n't`, `nicht`, `kein*`…) is among the three words before the phrase:
+//!   "we are NOT cancelling" does not fire; 0 when nothing matches.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,13 +27,15 @@ use crate::error::{Error, Result};
 /// Characters of a message that are scored; the rest is ignored and counted.
 pub const MAX_CHARS: usize = 20_000;
 
-/// Words that negate a phrase when among the three before it.
-const NEGATIONS: &[&str] = &["not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "hardly"];
+/// A negation counts when among the three words before a phrase.
 const NEGATION_WINDOW: usize = 3;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLexicon {
+    /// Language → words that negate a phrase (`word`, `stem*`, `*suffix`).
+    #[serde(default)]
+    negations: BTreeMap<String, Vec<String>>,
     intents: BTreeMap<String, RawIntent>,
 }
 
@@ -44,19 +46,36 @@ struct RawIntent {
     label: String,
     /// Language → phrase → weight (0–1].
     phrases: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Language → harmless uses: a phrase found where one of these starts
+    /// does not count ("cancel the meeting").
+    #[serde(default)]
+    except: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
 enum Word {
     Exact(String),
     Stem(String),
+    Suffix(String),
 }
 
 impl Word {
+    fn parse(token: &str) -> Word {
+        let t = token.to_lowercase().replace('’', "'");
+        if let Some(s) = t.strip_suffix('*') {
+            Word::Stem(s.to_string())
+        } else if let Some(s) = t.strip_prefix('*') {
+            Word::Suffix(s.to_string())
+        } else {
+            Word::Exact(t)
+        }
+    }
+
     fn matches(&self, w: &str) -> bool {
         match self {
             Word::Exact(e) => e == w,
             Word::Stem(s) => w.starts_with(s.as_str()),
+            Word::Suffix(s) => w.ends_with(s.as_str()),
         }
     }
 }
@@ -73,12 +92,15 @@ pub struct Intent {
     pub name: String,
     pub label: String,
     phrases: Vec<Phrase>,
+    except: Vec<Vec<Word>>,
 }
 
 /// `intent.yaml`, parsed and checked.
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     pub intents: Vec<Intent>,
+    /// Every language's negations: a phrase after one does not count.
+    negations: Vec<Word>,
 }
 
 /// Lowercased words: letters, digits and apostrophes (’ read as ').
@@ -90,13 +112,30 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn negates(w: &str) -> bool {
-    NEGATIONS.contains(&w) || w.ends_with("n't")
+/// A phrase's words (`stem*` as a stem); `None` when it has none.
+fn phrase(p: &str) -> Option<Vec<Word>> {
+    let ws: Vec<Word> =
+        words(p).into_iter().zip(p.split_whitespace().map(|t| t.ends_with('*'))).map(|(w, stem)| if stem { Word::Stem(w) } else { Word::Exact(w) }).collect();
+    (!ws.is_empty()).then_some(ws)
+}
+
+/// Whether `phrase` matches `words` from `start`.
+fn at(phrase: &[Word], words: &[String], start: usize) -> bool {
+    start + phrase.len() <= words.len() && phrase.iter().zip(&words[start..]).all(|(p, w)| p.matches(w))
 }
 
 impl Lexicon {
     pub fn parse(text: &str, file: &str) -> Result<Lexicon> {
         let raw: RawLexicon = serde_yaml::from_str(text).map_err(|e| Error::Config(format!("`{file}`: {e}")))?;
+        let mut negations = Vec::new();
+        for (lang, list) in &raw.negations {
+            for n in list {
+                if n.trim_matches('*').is_empty() || n.contains(char::is_whitespace) {
+                    return Err(Error::Config(format!("`{file}`: negations.{lang}: `{n}` must be one word (`word`, `stem*` or `*suffix`)")));
+                }
+                negations.push(Word::parse(n));
+            }
+        }
         let mut intents = Vec::new();
         for (name, i) in raw.intents {
             let mut phrases = Vec::new();
@@ -105,44 +144,44 @@ impl Lexicon {
                     if !(*w > 0.0 && *w <= 1.0) {
                         return Err(Error::Config(format!("`{file}`: intents.{name}.phrases.{lang}.\"{p}\": the weight {w} must be above 0 and at most 1")));
                     }
-                    let ws: Vec<Word> = words(p)
-                        .into_iter()
-                        .zip(p.split_whitespace().map(|t| t.ends_with('*')))
-                        .map(|(w, stem)| if stem { Word::Stem(w) } else { Word::Exact(w) })
-                        .collect();
-                    if ws.is_empty() {
-                        return Err(Error::Config(format!("`{file}`: intents.{name}.phrases.{lang}: `{p}` has no words")));
-                    }
+                    let ws = phrase(p).ok_or_else(|| Error::Config(format!("`{file}`: intents.{name}.phrases.{lang}: `{p}` has no words")))?;
                     phrases.push(Phrase { words: ws, weight: *w });
                 }
             }
-            intents.push(Intent { name, label: i.label, phrases });
+            let mut except = Vec::new();
+            for (lang, list) in &i.except {
+                for p in list {
+                    except.push(phrase(p).ok_or_else(|| Error::Config(format!("`{file}`: intents.{name}.except.{lang}: `{p}` has no words")))?);
+                }
+            }
+            intents.push(Intent { name, label: i.label, phrases, except });
         }
-        Ok(Lexicon { intents })
+        Ok(Lexicon { intents, negations })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Intent> {
-        self.intents.iter().find(|i| i.name == name)
-    }
-}
-
-impl Intent {
-    /// The largest weight of this intent's phrases found un-negated in `words`.
-    pub fn weight(&self, words: &[String]) -> f64 {
+    /// The largest weight of `intent`'s phrases found in `words` with no
+    /// negation among the three words before and no harmless use (`except`)
+    /// starting where they do.
+    pub fn weight(&self, intent: &Intent, words: &[String]) -> f64 {
+        let negated = |start: usize| words[start.saturating_sub(NEGATION_WINDOW)..start].iter().any(|w| self.negations.iter().any(|n| n.matches(w)));
         let mut best = 0.0f64;
-        for p in &self.phrases {
+        for p in &intent.phrases {
             let n = p.words.len();
             if n > words.len() || p.weight <= best {
                 continue;
             }
             for start in 0..=words.len() - n {
-                if p.words.iter().zip(&words[start..start + n]).all(|(pw, w)| pw.matches(w)) && !words[start.saturating_sub(NEGATION_WINDOW)..start].iter().any(|w| negates(w)) {
+                if at(&p.words, words, start) && !negated(start) && !intent.except.iter().any(|e| at(e, words, start)) {
                     best = best.max(p.weight);
                     break;
                 }
             }
         }
         best
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Intent> {
+        self.intents.iter().find(|i| i.name == name)
     }
 }
 
@@ -190,10 +229,10 @@ pub fn udfs(lexicon: Arc<Lexicon>, long: Arc<AtomicUsize>) -> Vec<ScalarUDF> {
                 out.push(None);
                 continue;
             }
-            let intent = lexicon.get(names.value(i)).ok_or_else(|| {
-                datafusion::error::DataFusionError::Plan(format!("intent_weight: `{}` is not an intent of intent.yaml", names.value(i)))
-            })?;
-            out.push(Some(intent.weight(&words(capped(t.value(i), &long)))));
+            let intent = lexicon
+                .get(names.value(i))
+                .ok_or_else(|| datafusion::error::DataFusionError::Plan(format!("intent_weight: `{}` is not an intent of intent.yaml", names.value(i))))?;
+            out.push(Some(lexicon.weight(intent, &words(capped(t.value(i), &long)))));
         }
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(out))))
     });
@@ -209,14 +248,15 @@ mod tests {
 
     fn lexicon() -> Lexicon {
         Lexicon::parse(
-            "intents:\n  cancel:\n    label: cancelling\n    phrases:\n      en: { 'cancel*': 1.0, 'not renew': 1.0, 'end our contract': 0.8 }\n      de: { 'kündigen': 1.0 }\n  competitor:\n    label: moving to a competitor\n    phrases:\n      en: { competitor: 1.0, 'switch to': 0.6 }\n",
+            "negations:\n  en: [not, no, never, \"*n't\"]\n  de: [nicht, kein*]\nintents:\n  cancel:\n    label: cancelling\n    phrases:\n      en: { 'cancel*': 1.0, 'not renew': 1.0, 'end our contract': 0.8 }\n      de: { 'kündigen': 1.0 }\n    except:\n      en: ['cancel* the meeting']\n  competitor:\n    label: moving to a competitor\n    phrases:\n      en: { competitor: 1.0, 'switch to': 0.6 }\n",
             "intent.yaml",
         )
         .unwrap()
     }
 
     fn w(intent: &str, text: &str) -> f64 {
-        lexicon().get(intent).unwrap().weight(&words(text))
+        let l = lexicon();
+        l.weight(l.get(intent).unwrap(), &words(text))
     }
 
     #[test]
@@ -230,6 +270,10 @@ mod tests {
         assert_eq!(w("cancel", "we never said we would not renew"), 1.0, "the window is before the phrase");
         assert_eq!(w("cancel", "we want to end our contract early"), 0.8);
         assert_eq!(w("cancel", "Wir möchten kündigen"), 1.0, "another language's list");
+        assert_eq!(w("cancel", "Wir werden nicht kündigen"), 0.0, "and its negations");
+        assert_eq!(w("cancel", "Wir wollen auf keinen Fall kündigen"), 0.0, "a negation's stem");
+        assert_eq!(w("cancel", "Please cancel the meeting on Friday"), 0.0, "a harmless use");
+        assert_eq!(w("cancel", "Cancel the meeting: we will cancel the contract"), 1.0, "beside a real one");
         assert_eq!(w("competitor", "competitors' pricing page"), 0.0, "exact words: not a stem");
         assert_eq!(w("competitor", "we may switch to Acme"), 0.6);
         assert_eq!(w("competitor", "a switchboard to the office"), 0.0);

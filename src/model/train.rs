@@ -203,7 +203,7 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
         .iter()
         .filter(|f| f.model && !available.iter().any(|a| a.name == f.name))
         .map(|f| {
-            let missing: Vec<&str> = f.requires.iter().filter(|r| !present.contains(r.as_str())).map(String::as_str).collect();
+            let missing = f.missing(|r| present.contains(r));
             format!("`{}`: the export has no `{}`", f.name, missing.join("`, `"))
         })
         .collect();
@@ -757,7 +757,7 @@ async fn evaluate_current(
         return Ok(Err(format!("it has no {max_h}-day horizon")));
     };
     let feats: Vec<&Feature> = match cur.card.features.iter().map(|n| fs.spec.get(n)).collect::<Option<Vec<_>>>() {
-        Some(f) if f.iter().all(|f| f.requires.iter().all(|r| engine.present(r))) => f,
+        Some(f) if f.iter().all(|f| f.missing(|r| engine.present(r)).is_empty()) => f,
         _ => return Ok(Err("an input table it reads is missing".into())),
     };
     let batches = fs.build(engine, test).await?;

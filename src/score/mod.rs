@@ -73,13 +73,11 @@ pub async fn current_model(engine: &Engine, cfg: &Config) -> Result<(Model, Feat
     }
     for name in &card.features {
         let f = fs.spec.get(name).ok_or_else(|| Error::Usage(format!("feature `{name}` of model `{}` is not in `{}`", card.version, fs.sql.name)))?;
-        for t in &f.requires {
-            if !engine.present(t) {
-                return Err(Error::Usage(format!(
-                    "model `{}` reads `{name}`, which needs table `{t}`, and `{t}` is missing from the export; restore it or retrain without it",
-                    card.version
-                )));
-            }
+        if let Some(t) = f.missing(|r| engine.present(r)).first() {
+            return Err(Error::Usage(format!(
+                "model `{}` reads `{name}`, which needs table `{t}`, and `{t}` is missing from the export; restore it or retrain without it",
+                card.version
+            )));
         }
     }
     Ok((Model::from_stored(stored, cfg.training.num_threads)?, fs))
@@ -179,18 +177,29 @@ async fn account_info(engine: &Engine) -> Result<HashMap<String, AccountInfo>> {
     Ok(out)
 }
 
+/// Each account's context features (`model: false`: the text that reasons
+/// and alert messages quote — the product areas that stopped, which message
+/// on which day mentioned an intent), by name, where not null.
+fn context(batches: &[RecordBatch], fs: &FeatureSet) -> Result<HashMap<String, Vec<(String, String)>>> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for f in fs.spec.features.iter().filter(|f| !f.model) {
+        for b in batches.iter().filter(|b| b.column_by_name(&f.name).is_some()) {
+            let (ids, text) = (columns::strings(b, "account_id")?, columns::strings(b, &f.name)?);
+            for (id, t) in ids.into_iter().zip(text).filter_map(|(i, t)| Some((i?, t?))) {
+                out.entry(id).or_default().push((f.name.clone(), t));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Scores every account in the population at `as_of`.
 pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet, as_of: NaiveDate) -> Result<Scored> {
     let card = &model.card;
     let features: Vec<&Feature> = card.features.iter().map(|n| fs.spec.get(n).expect("checked by current_model")).collect();
     let batches = fs.build(engine, &[as_of]).await?;
     let (frame, _) = frame::build(&batches, &features, Some(&card.vocab))?;
-    // the text the messages quote, when the feature set computes it
-    let mut areas: HashMap<String, String> = HashMap::new();
-    for b in batches.iter().filter(|b| b.column_by_name("areas_stopped").is_some()) {
-        let (ids, a) = (columns::strings(b, "account_id")?, columns::strings(b, "areas_stopped")?);
-        areas.extend(ids.into_iter().zip(a).filter_map(|(i, a)| Some((i?, a?))));
-    }
+    let context = context(&batches, fs)?;
     let s = model.predict(&frame, &features, &cfg.rule_weights)?;
     let medians = reasons::segment_medians(&frame);
     let info = account_info(engine).await?;
@@ -230,13 +239,15 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
         let health = o.and_then(|o| o.score).map(round1).unwrap_or(model_health);
         let tier = o.and_then(|o| o.tier).unwrap_or_else(|| tiers.classify(health));
         let p_expand = s.p_expand[i];
-        let r = reasons::explain(&frame, i, &s.contributions[i * w..(i + 1) * w], &features, &medians, cfg.risk_reasons, cfg.positive_reasons, tier, p_expand);
+        let ctx = context.get(&id).map(Vec::as_slice).unwrap_or_default();
+        let r =
+            reasons::explain(&frame, i, &s.contributions[i * w..(i + 1) * w], &features, &medians, cfg.risk_reasons, cfg.positive_reasons, tier, p_expand, ctx);
         let a = info.get(&id);
         rows.push(account_scores::Row {
             crm_id: a.and_then(|a| a.crm_id.clone()),
             name: a.and_then(|a| a.name.clone()),
             owner: a.and_then(|a| a.owner.clone()),
-            areas_stopped: areas.get(&id).cloned(),
+            areas_stopped: ctx.iter().find(|(n, _)| n == "areas_stopped").map(|(_, t)| t.clone()),
             arr: if past { feature(i, "arr").unwrap_or(f64::NAN) } else { a.map(|a| a.arr).unwrap_or(f64::NAN) },
             renewal_date: if past { feature(i, "days_to_renewal").map(|d| as_of_day + d as i32) } else { a.and_then(|a| a.renewal) },
             segment_percentile: round1(percentile(&seg, s.health[i])),
@@ -267,7 +278,9 @@ pub async fn score(engine: &Engine, cfg: &Config, model: &Model, fs: &FeatureSet
     Ok(Scored {
         as_of,
         model_version: match card.kind {
-            Kind::Rules if model.rules_calibrated() => format!("{}/{} (rules, calibrated)", card.name, card.version),
+            Kind::Rules if model.rules_calibrated() => {
+                format!("{}/{} (rules, calibrated)", card.name, card.version)
+            }
             Kind::Rules => format!("{}/{} (rules)", card.name, card.version),
             Kind::Lightgbm => format!("{}/{}", card.name, card.version),
         },

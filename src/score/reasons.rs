@@ -46,11 +46,19 @@ pub struct Reasons {
     pub action: String,
 }
 
-fn fill(template: &str, value: &str, median: &str) -> String {
-    template.replace("{value}", value).replace("{segment_median}", median)
+/// `{value}`, `{segment_median}`, and `{name}` for each context feature of
+/// the row (the text a feature set computes beside the features: which
+/// message on which day mentioned an intent).
+fn fill(template: &str, value: &str, median: &str, context: &[(String, String)]) -> String {
+    let mut out = template.replace("{value}", value).replace("{segment_median}", median);
+    for (name, text) in context {
+        out = out.replace(&format!("{{{name}}}"), text);
+    }
+    out
 }
 
-/// Reasons for row `i`. `contrib` is the row's contributions (positive = risk).
+/// Reasons for row `i`. `contrib` is the row's contributions (positive = risk);
+/// `context` the row's context features, by name, for the templates.
 #[allow(clippy::too_many_arguments)]
 pub fn explain(
     frame: &Frame,
@@ -62,6 +70,7 @@ pub fn explain(
     n_positive: usize,
     tier: Tier,
     p_expand: f64,
+    context: &[(String, String)],
 ) -> Reasons {
     let seg = frame.segment.get(i).cloned().unwrap_or_default();
     let median = |j: usize| medians.get(&(seg.clone(), j)).copied();
@@ -88,7 +97,7 @@ pub fn explain(
         let f = features[j];
         let v = render(f.unit, frame.value(i, j));
         let m = medians.get(&(seg.clone(), j)).map(|m| render(f.unit, *m)).unwrap_or_else(|| "n/a".into());
-        fill(template, &v, &m)
+        fill(template, &v, &m, context)
     };
     let risk: Vec<(String, String)> = order
         .iter()
@@ -140,7 +149,7 @@ mod tests {
     fn a_risk_reason_names_the_value_and_the_segment_median_and_leads_the_action() {
         let (frame, features, medians) = setup();
         let f: Vec<&Feature> = features.iter().collect();
-        let r = explain(&frame, 0, &[0.5, 0.0], &f, &medians, 3, 2, Tier::Red, 0.0);
+        let r = explain(&frame, 0, &[0.5, 0.0], &f, &medians, 3, 2, Tier::Red, 0.0, &[]);
         assert_eq!(r.risk, vec![("logins".to_string(), "Only 3 logins (segment median 10)".to_string())]);
         assert_eq!(r.action, "Call the champion");
     }
@@ -150,14 +159,27 @@ mod tests {
         let (frame, features, medians) = setup();
         let f: Vec<&Feature> = features.iter().collect();
         // SHAP calls fewer tickets than the median a risk: it is not one
-        let r = explain(&frame, 0, &[0.0, 0.4], &f, &medians, 3, 2, Tier::Yellow, 0.0);
+        let r = explain(&frame, 0, &[0.0, 0.4], &f, &medians, 3, 2, Tier::Yellow, 0.0, &[]);
         assert!(r.risk.is_empty(), "{:?}", r.risk);
         assert_eq!(r.action, "Review the account with its owner: the score is low without one clear driver");
         // and few tickets lowering the risk is a positive reason
-        let r = explain(&frame, 0, &[0.0, -0.4], &f, &medians, 3, 2, Tier::Green, 0.0);
+        let r = explain(&frame, 0, &[0.0, -0.4], &f, &medians, 3, 2, Tier::Green, 0.0, &[]);
         assert_eq!(r.positive.len(), 1);
         assert_eq!(r.action, "Healthy: keep the regular cadence");
-        let r = explain(&frame, 0, &[0.0, 0.0], &f, &medians, 3, 2, Tier::Green, 0.4);
+        let r = explain(&frame, 0, &[0.0, 0.0], &f, &medians, 3, 2, Tier::Green, 0.4, &[]);
         assert!(r.action.starts_with("Expansion signal"), "{}", r.action);
+    }
+
+    #[test]
+    fn a_reason_says_which_message_on_which_day_from_the_rows_context() {
+        let (frame, mut features, medians) = setup();
+        features[1].reason = Some("{tickets_last} mentions moving to a competitor (weight {value})".into());
+        let f: Vec<&Feature> = features.iter().collect();
+        let ctx = [("tickets_last".to_string(), "A ticket on 2026-10-12".to_string())];
+        let r = explain(&frame, 0, &[0.0, 0.0], &f, &medians, 3, 2, Tier::Red, 0.0, &ctx);
+        assert!(r.risk.is_empty());
+        let frame = Frame { x: vec![3.0, 6.0], ..frame };
+        let r = explain(&frame, 0, &[0.0, 0.5], &f, &medians, 3, 2, Tier::Red, 0.0, &ctx);
+        assert_eq!(r.risk[0].1, "A ticket on 2026-10-12 mentions moving to a competitor (weight 6)");
     }
 }

@@ -20,6 +20,19 @@ use crate::common::*;
 /// values, a tenth of the memory.)
 const V1_HASH: &str = "69f589ec8171b320fa90948a49b7fd0b3656f0b651ad8b2807fd8446205f3c8a";
 
+/// sha256 of the releases since: v2 (the default) and v3 (text and outside
+/// signals, 2026-12-02).
+const RELEASED: &[(&str, &str)] =
+    &[("v2", "913ac347e34a28bf395786c3a9d10a3df25bf349582a52481cdfc9e44b0eedfa"), ("v3", "251ecdaaf6f7a9c32a79c5781b3d3030a1a199fc0c66ead6445a7295207db728")];
+
+#[test]
+fn released_feature_sets_are_frozen() {
+    for (version, hash) in RELEASED {
+        let fs = FeatureSet::load(&repo().join("sql"), version).unwrap();
+        assert_eq!(fs.hash, *hash, "sql/features/{version} changed: put the change in a new folder and leave {version} as released");
+    }
+}
+
 #[test]
 fn feature_set_v1_is_frozen() {
     let fs = FeatureSet::load(&repo().join("sql"), "v1").unwrap();

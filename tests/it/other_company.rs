@@ -6,7 +6,10 @@
 //! `accounts`. Its words reach the SQL only through a vocabulary file.
 //!
 //! The planted signal: accounts that will churn lose usage over the 90 days
-//! before they go and stop holding executive reviews.
+//! before they go and stop holding executive reviews. Some of them say so in
+//! inbound emails (`activities.body`, English and German, in words of its
+//! own: feature set v3 reads them), drawn from a random stream of their own
+//! so every other table is the same with or without them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -45,6 +48,40 @@ fn date32(days: &[Option<i32>]) -> ArrayRef {
     Arc::new(arrow::array::Date32Array::from(days.to_vec()))
 }
 
+/// What its customers write when they mean to leave — none of it the
+/// generator's words, some of it the lexicon's, some not (German negation,
+/// "look elsewhere").
+pub const OTHER_LEAVING: &[&str] = &[
+    "Wir werden den Vertrag zum Laufzeitende kündigen.",
+    "Leider müssen wir die Zusammenarbeit beenden, das Budget wurde gestrichen.",
+    "Our CFO asked us to look elsewhere before the renewal.",
+    "Please treat this email as our notice of termination.",
+    "Heads up: we are evaluating other tools for next year.",
+    "Bitte schicken Sie uns die Kündigungsbestätigung.",
+    "Management froze all software spend, so we will wind down our usage.",
+    "Our sponsor Julia is leaving the company at the end of the month.",
+];
+
+/// Complaints that are not a goodbye.
+pub const OTHER_UNHAPPY: &[&str] = &[
+    "The forecasting module has been broken for a week and nobody answers.",
+    "Das Dashboard ist seit Tagen extrem langsam.",
+    "Honestly this is frustrating: the export failed again.",
+    "We are disappointed with how long the last fix took.",
+];
+
+/// Everyday mail, including harmless uses of the lexicon's words.
+pub const OTHER_ROUTINE: &[&str] = &[
+    "Thanks for the session yesterday, the team loved it.",
+    "Danke für das Training, das Team ist begeistert.",
+    "Could you send the invoice for Q3 to our new address?",
+    "We will not cancel, we are planning to add two more teams.",
+    "Can we move the review to Thursday?",
+    "Wir werden nicht kündigen, im Gegenteil: wir erweitern.",
+    "Great work on the new alerts, very useful.",
+    "Please cancel the meeting on Friday, we will reschedule.",
+];
+
 /// Writes the company under `dir` (`accounts` counts the accounts ever seen).
 pub fn build(dir: &Path, accounts: usize, seed: u64) -> OtherCompany {
     let data = dir.join("data");
@@ -56,7 +93,8 @@ pub fn build(dir: &Path, accounts: usize, seed: u64) -> OtherCompany {
     let (mut s_id, mut s_acc, mut s_plan, mut s_start, mut s_end, mut s_mrr, mut s_seats, mut s_term) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut u_acc, mut u_day, mut u_feat, mut u_events) = (vec![], vec![], vec![], vec![]);
-    let (mut v_acc, mut v_contact, mut v_at, mut v_kind, mut v_dir) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut v_acc, mut v_contact, mut v_at, mut v_kind, mut v_dir, mut v_body) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut mail = ChaCha8Rng::seed_from_u64(seed ^ 0x6d61_696c);
     let (mut i_id, mut i_acc, mut i_issued, mut i_due, mut i_paid, mut i_amount) = (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut live = BTreeSet::new();
     let mut churned = 0;
@@ -147,7 +185,27 @@ pub fn build(dir: &Path, accounts: usize, seed: u64) -> OtherCompany {
             v_at.push(d);
             v_kind.push(kind.to_string());
             v_dir.push("outbound".to_string());
+            v_body.push(None);
             d += rng.random_range(10..30);
+        }
+        // what the customer writes back, every six weeks or so
+        let mut d = start.max(history) + mail.random_range(0..45);
+        while d < end {
+            let leaving = warns && churn_day.is_some_and(|c| c - d < 100) && mail.random::<f64>() < 0.6;
+            let pool = if leaving {
+                OTHER_LEAVING
+            } else if !healthy && mail.random::<f64>() < 0.3 {
+                OTHER_UNHAPPY
+            } else {
+                OTHER_ROUTINE
+            };
+            v_acc.push(id.clone());
+            v_contact.push(format!("{id}-p{}", mail.random_range(0..4)));
+            v_at.push(d);
+            v_kind.push("email".to_string());
+            v_dir.push("inbound".to_string());
+            v_body.push(Some(pool[mail.random_range(0..pool.len())].to_string()));
+            d += mail.random_range(30..60);
         }
         // invoices per term; the unhealthy pay late
         let mut d = start.max(history - 365);
@@ -209,6 +267,7 @@ pub fn build(dir: &Path, accounts: usize, seed: u64) -> OtherCompany {
             ("occurred_at", zoned(&v_at, "America/New_York")),
             ("kind", dictionary(&v_kind)),
             ("direction", strings(v_dir)),
+            ("body", Arc::new(StringArray::from(v_body)) as ArrayRef),
         ],
     );
     write_parquet(
@@ -243,9 +302,7 @@ fn a_company_shaped_otherwise_trains_and_scores_every_live_account() {
     assert_eq!(r.code, 0, "{}", r.all());
     let r = hs(&["train", "-c", cfg]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let version = std::fs::read_to_string(o.dir.join("models/churn/current")).unwrap().trim().to_string();
-    let card: healthscore::model::card::Card =
-        serde_json::from_str(&std::fs::read_to_string(o.dir.join("models/churn").join(&version).join("card.json")).unwrap()).unwrap();
+    let card = current_card(&o.dir);
     // what the export lacks is dropped and named
     for f in ["active_users_30d", "tickets_90d", "nps_latest", "champion_left_90d"] {
         assert!(card.warnings.iter().any(|w| w.starts_with(&format!("dropped `{f}`"))), "{f} not reported as dropped: {:?}", card.warnings);
@@ -293,4 +350,109 @@ fn a_company_shaped_otherwise_trains_and_scores_every_live_account() {
     let total = b.stdout.lines().find(|l| l.trim_start().starts_with("total")).expect("a total line");
     let error: f64 = total.split_whitespace().nth(5).unwrap().trim_end_matches('%').parse().unwrap();
     assert!(error.abs() <= 15.0, "the forecast backtest on this company: {total}");
+}
+
+/// The card of the company's current model.
+fn current_card(dir: &Path) -> healthscore::model::card::Card {
+    let version = std::fs::read_to_string(dir.join("models/churn/current")).unwrap().trim().to_string();
+    serde_json::from_str(&std::fs::read_to_string(dir.join("models/churn").join(&version).join("card.json")).unwrap()).unwrap()
+}
+
+/// The health score's AUC on the card's test window.
+fn health_auc(dir: &Path) -> f64 {
+    let card = current_card(dir);
+    let h = card.health.as_ref().expect("the health score is checked");
+    h.model.as_ref().map(|m| m.auc_horizon).unwrap_or(h.rules.auc_horizon).unwrap()
+}
+
+#[test]
+fn feature_set_v3_reads_what_the_other_companys_customers_wrote() {
+    let v2 = build(&scratch("other-company-v2"), 400, 3);
+    let o = build(&scratch("other-company-v3"), 400, 3);
+    let yaml = std::fs::read_to_string(&o.config).unwrap().replace("  version: v2\n", "  version: v3\n");
+    std::fs::write(&o.config, yaml).unwrap();
+    let cfg = o.config.to_str().unwrap();
+    for c in [v2.config.to_str().unwrap(), cfg] {
+        let r = hs(&["train", "-c", c]);
+        assert_eq!(r.code, 0, "{}", r.all());
+    }
+    let card = current_card(&o.dir);
+    // no tickets and no NPS, but inbound email bodies: the text features stand on them
+    for f in ["sentiment_30d", "negative_share_90d", "intent_cancel_90d", "intent_competitor_90d"] {
+        assert!(card.features.contains(&f.to_string()), "{f} missing: {:?}", card.warnings);
+    }
+    assert!(card.warnings.iter().any(|w| w.starts_with("dropped `layoffs_180d`") && w.contains("external_signals")), "{:?}", card.warnings);
+    let (auc2, auc3) = (health_auc(&v2.dir), health_auc(&o.dir));
+    println!("other company, health-score AUC: v2 {auc2:.3}, v3 {auc3:.3}");
+    assert!(auc3 > 0.65, "v3 health-score AUC {auc3} on the other company");
+
+    // the intents against what the customers meant, over a year of monthly
+    // dates: (account, date) pairs with a goodbye written in the 90 days
+    // before, and those the lexicon flags, among the accounts scored that day
+    let mut mails = Vec::new();
+    for b in read_parquet(&o.dir.join("data/activities.parquet")) {
+        let (acc, body) = (healthscore::columns::strings(&b, "account_id").unwrap(), healthscore::columns::strings(&b, "body").unwrap());
+        let at = b.column_by_name("occurred_at").unwrap().as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+        for i in 0..b.num_rows() {
+            if body[i].as_deref().is_some_and(|t| OTHER_LEAVING.contains(&t)) {
+                mails.push((acc[i].clone().unwrap(), at.value(i).div_euclid(US_PER_DAY) as i32));
+            }
+        }
+    }
+    let (mut meant, mut flagged) = (BTreeSet::new(), BTreeSet::new());
+    let mut said = Vec::new();
+    for m in 0..12 {
+        let as_of = format!("{}-{:02}-01", 2025 + (m + 10) / 12, (m + 10) % 12 + 1);
+        let r = hs(&["features", "-c", cfg, "--as-of", &as_of]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        let d = day(&as_of);
+        for b in read_parquet_dir(&o.dir.join(format!("out/features/as_of={as_of}"))) {
+            let ids = healthscore::columns::strings(&b, "account_id").unwrap();
+            let leaving: Vec<Vec<f64>> = ["intent_cancel_90d", "intent_competitor_90d", "intent_budget_cut_90d", "intent_champion_leaving_90d"]
+                .iter()
+                .map(|f| healthscore::columns::floats(&b, f).unwrap())
+                .collect();
+            said.extend(healthscore::columns::strings(&b, "intent_cancel_last").unwrap().into_iter().flatten());
+            for i in 0..b.num_rows() {
+                let id = ids[i].clone().unwrap();
+                if mails.iter().any(|(a, at)| *a == id && *at >= d - 90 && *at < d) {
+                    meant.insert((id.clone(), d));
+                }
+                if leaving.iter().any(|c| c[i] > 0.0) {
+                    flagged.insert((id, d));
+                }
+            }
+        }
+    }
+    let hit = meant.intersection(&flagged).count() as f64;
+    let (precision, recall) = (hit / flagged.len() as f64, hit / meant.len() as f64);
+    println!(
+        "other company, leaving intents over 12 monthly dates: precision {precision:.2}, recall {recall:.2} ({} meant, {} flagged)",
+        meant.len(),
+        flagged.len()
+    );
+    assert!(meant.len() >= 20, "the company plants goodbyes: {}", meant.len());
+    assert!(recall >= 0.7 && precision >= 0.5, "precision {precision:.2}, recall {recall:.2}");
+    assert!(said.iter().all(|s| s.starts_with("A customer email or note on 202")), "{said:?}");
+
+    // scored on the date most accounts wrote a goodbye before: reasons say
+    // which email on which day, and every placeholder is filled
+    let busiest = (0..12)
+        .map(|m| day(&format!("{}-{:02}-01", 2025 + (m + 10) / 12, (m + 10) % 12 + 1)))
+        .max_by_key(|d| flagged.iter().filter(|(_, f)| f == d).count())
+        .unwrap();
+    let as_of = healthscore::dates::date(busiest).to_string();
+    let r = hs(&["score", "-c", cfg, "--as-of", &as_of]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let t = read_parquet(&o.dir.join(format!("out/account_scores/as_of={as_of}/part-0.parquet")));
+    let reasons: Vec<String> = t
+        .iter()
+        .flat_map(|b| {
+            let l = b.column_by_name("top_risk_reasons").unwrap().as_any().downcast_ref::<arrow::array::ListArray>().unwrap().values().clone();
+            let v = l.as_any().downcast_ref::<StringArray>().unwrap().clone();
+            (0..arrow::array::Array::len(&v)).map(move |i| v.value(i).to_string())
+        })
+        .collect();
+    assert!(!reasons.is_empty() && reasons.iter().all(|r| !r.contains('{')), "an unfilled template");
+    assert!(reasons.iter().any(|r| r.starts_with("A customer email or note on 202") && r.contains("mentions")), "no dated intent reason: {reasons:?}");
 }

@@ -90,6 +90,11 @@ fn text_and_outside_signals_are_point_in_time() {
     assert!(num(&moved, "intent_competitor_90d") > num(&before, "intent_competitor_90d"));
     assert_eq!(num(&moved, "layoffs_180d"), num(&before, "layoffs_180d") + 1.0);
     assert_eq!(num(&moved, "days_since_very_negative"), 1.0, "the furious message was yesterday");
+    // the reason's context names the latest such message and its day, never its words
+    for f in ["intent_cancel_last", "intent_competitor_last"] {
+        let said = value(&moved, &account, f);
+        assert!(said.ends_with(" on 2026-08-31") && !said.contains("cancel"), "{f}: {said}");
+    }
     let others: Vec<&String> = before.keys().filter(|a| **a != account).collect();
     let changed: Vec<String> = others.iter().flat_map(|a| before[*a].iter().zip(&moved[*a]).filter(|(x, y)| x != y).map(move |(x, y)| format!("{a}: {x} → {y}"))).collect();
     assert!(changed.is_empty(), "another account's features moved: {changed:?}");

@@ -48,6 +48,13 @@ SELECT
     coalesce(tx.intent_budget_cut_90d, 0) AS intent_budget_cut_90d,
     coalesce(tx.intent_price_90d, 0) AS intent_price_90d,
     coalesce(tx.intent_champion_leaving_90d, 0) AS intent_champion_leaving_90d,
+    -- which message on which day: "A ticket on 2026-10-12" (reasons quote it)
+    CASE WHEN tx.intent_cancel_said IS NOT NULL THEN concat(split_part(tx.intent_cancel_said, '|', 2), ' on ', split_part(tx.intent_cancel_said, '|', 1)) END AS intent_cancel_last,
+    CASE WHEN tx.intent_competitor_said IS NOT NULL THEN concat(split_part(tx.intent_competitor_said, '|', 2), ' on ', split_part(tx.intent_competitor_said, '|', 1)) END AS intent_competitor_last,
+    CASE WHEN tx.intent_downgrade_said IS NOT NULL THEN concat(split_part(tx.intent_downgrade_said, '|', 2), ' on ', split_part(tx.intent_downgrade_said, '|', 1)) END AS intent_downgrade_last,
+    CASE WHEN tx.intent_budget_cut_said IS NOT NULL THEN concat(split_part(tx.intent_budget_cut_said, '|', 2), ' on ', split_part(tx.intent_budget_cut_said, '|', 1)) END AS intent_budget_cut_last,
+    CASE WHEN tx.intent_price_said IS NOT NULL THEN concat(split_part(tx.intent_price_said, '|', 2), ' on ', split_part(tx.intent_price_said, '|', 1)) END AS intent_price_last,
+    CASE WHEN tx.intent_champion_leaving_said IS NOT NULL THEN concat(split_part(tx.intent_champion_leaving_said, '|', 2), ' on ', split_part(tx.intent_champion_leaving_said, '|', 1)) END AS intent_champion_leaving_last,
     -- outside the product (external_signals)
     coalesce(xs.layoffs_180d, 0) AS layoffs_180d,
     coalesce(xs.leadership_changes_90d, 0) AS leadership_changes_90d,
