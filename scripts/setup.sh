@@ -8,6 +8,8 @@
 #                               is not libclang-cpp, plus clang's
 #                               own headers (stddef.h)
 #   Python tools (tests, bench) importing each one in the venv       PyPI, into the venv
+#   Azurite (the Azure Blob     `azurite-blob --version` in the      npm, into the cache
+#   server the tests start)     cache's node folder                  folder (Debian `npm` if absent)
 #   Chromium (--browser: the     `chromium --version`                Debian `chromium`
 #   report's browser test)
 #   Airflow 3, dbt-duckdb 1.10   `airflow version`, `dbt --version`  PyPI, each into its own venv
@@ -22,7 +24,7 @@
 # the command to run.
 #
 # Prints, on stdout, the environment the build and the tests use:
-#   CMAKE=<path>  HEALTHSCORE_PYTHON=<venv python>  [CHROMIUM=<path>]
+#   CMAKE=<path>  HEALTHSCORE_PYTHON=<venv python>  [AZURITE=<azurite-blob>]  [CHROMIUM=<path>]
 #   [AIRFLOW_BIN=<airflow venv bin>  DBT_BIN=<dbt venv bin>]
 #
 #   scripts/setup.sh [--no-python] [--browser] [--stack]
@@ -137,11 +139,23 @@ main() {
   # LightGBM, pyarrow and psutil for the yardsticks.
   if [ "$with_python" = 1 ]; then
     local missing=() spec mod
-    for spec in 'moto.server=moto[server]>=5' 'duckdb=duckdb' 'lightgbm=lightgbm==4.7.0' 'pyarrow=pyarrow' 'psutil=psutil'; do
+    for spec in 'moto.server=moto[server]>=5' 'azure.storage.blob=azure-storage-blob' 'duckdb=duckdb' 'lightgbm=lightgbm==4.7.0' 'pyarrow=pyarrow' 'psutil=psutil'; do
       mod=${spec%%=*}
       "$py" -c "import $mod" 2>/dev/null || missing+=("${spec#*=}")
     done
     [ ${#missing[@]} -eq 0 ] || pip_install "servers the tests start and the benchmarks' yardsticks" "${missing[@]}"
+  fi
+
+  # Azurite, Microsoft's Azure Blob server, for the object-store tests.
+  local azurite=""
+  if [ "$with_python" = 1 ]; then
+    azurite=$cache/node/node_modules/.bin/azurite-blob
+    if ! "$azurite" --version >/dev/null 2>&1; then
+      command -v npm >/dev/null || apt_install npm "Azurite, the Azure Blob server the tests start, comes from npm"
+      say "installing azurite@3 into $cache/node (the Azure Blob server the object-store tests start)"
+      npm install --silent --no-audit --no-fund --prefix "$cache/node" 'azurite@3' >&2 \
+        || die "could not install azurite from npm. Run: npm install --prefix $cache/node azurite@3"
+    fi
   fi
 
   # A real browser for the report's test: Debian's Chromium.
@@ -179,6 +193,7 @@ main() {
 
   echo "CMAKE=$cmake_bin"
   echo "HEALTHSCORE_PYTHON=$py"
+  [ -z "$azurite" ] || echo "AZURITE=$azurite"
   [ -z "$chromium" ] || echo "CHROMIUM=$chromium"
   [ -z "$airflow_bin" ] || echo "AIRFLOW_BIN=$airflow_bin"
   [ -z "$dbt_bin" ] || echo "DBT_BIN=$dbt_bin"

@@ -17,6 +17,40 @@ use url::Url;
 use crate::location::Location;
 use crate::error::{Context, Error, Result};
 
+/// What a store's refusal means for the person running the job, when it is
+/// the setup's fault rather than a passing fault: refused credentials, a
+/// bucket or container that does not exist, a bucket in another region.
+/// Some SDK errors carry the server's status only in their text.
+fn refused(e: &object_store::Error) -> Option<&'static str> {
+    let text = e.to_string();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    match e {
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            Some("the store refused the credentials: check the account and key in the environment")
+        }
+        _ if has(&["NoSuchBucket", "ContainerNotFound", "bucket does not exist", "The specified bucket"]) => {
+            Some("the bucket or container does not exist")
+        }
+        _ if has(&["PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint"]) => {
+            Some("the bucket is in another region: set `storage.aws_region`")
+        }
+        _ if has(&["403 Forbidden", "401 Unauthorized", "AuthorizationFailure", "AuthenticationFailed", "InvalidAccessKeyId", "SignatureDoesNotMatch"]) => {
+            Some("the store refused the credentials: check the account and key in the environment")
+        }
+        _ => None,
+    }
+}
+
+/// A store's error under `what`: exit 2 and one sentence when the setup is
+/// wrong (the server's own text, which may echo request details, is left
+/// out), else the error with its causes.
+fn store_error(what: String, e: object_store::Error) -> Error {
+    match refused(&e) {
+        Some(why) => Error::Usage(format!("{what}: {why}")),
+        None => Error::other(what, e),
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Stores {
     options: BTreeMap<String, String>,
@@ -117,7 +151,7 @@ impl Blob {
     }
 
     pub async fn put(&self, bytes: Bytes) -> Result<()> {
-        self.store.put(&self.path, PutPayload::from_bytes(bytes)).await.context(format!("cannot write `{}`", self.location))?;
+        self.store.put(&self.path, PutPayload::from_bytes(bytes)).await.map_err(|e| store_error(format!("cannot write `{}`", self.location), e))?;
         self.sync_local(true)
     }
 
@@ -145,7 +179,7 @@ impl Blob {
         match self.store.put_opts(&self.path, PutPayload::from_bytes(bytes), PutMode::Create.into()).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(Error::other(format!("cannot write `{}`", self.location), e)),
+            Err(e) => Err(store_error(format!("cannot write `{}`", self.location), e)),
         }
     }
 
@@ -154,7 +188,7 @@ impl Blob {
         match self.store.get(&self.path).await {
             Ok(r) => Ok(Some(r.bytes().await.context(format!("cannot read `{}`", self.location))?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(Error::other(format!("cannot read `{}`", self.location), e)),
+            Err(e) => Err(store_error(format!("cannot read `{}`", self.location), e)),
         }
     }
 
@@ -162,14 +196,14 @@ impl Blob {
         match self.store.head(&self.path).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(Error::other(format!("cannot read `{}`", self.location), e)),
+            Err(e) => Err(store_error(format!("cannot read `{}`", self.location), e)),
         }
     }
 
     pub async fn delete(&self) -> Result<()> {
         match self.store.delete(&self.path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(Error::other(format!("cannot delete `{}`", self.location), e)),
+            Err(e) => Err(store_error(format!("cannot delete `{}`", self.location), e)),
         }
     }
 
@@ -177,7 +211,7 @@ impl Blob {
     /// `rename(2)`; on an object store a copy (itself atomic for the target)
     /// followed by deleting the source.
     pub async fn rename_over(&self, to: &Blob) -> Result<()> {
-        self.store.rename(&self.path, &to.path).await.context(format!("cannot publish `{}`", to.location))?;
+        self.store.rename(&self.path, &to.path).await.map_err(|e| store_error(format!("cannot publish `{}`", to.location), e))?;
         to.sync_local(false)
     }
 
@@ -190,7 +224,7 @@ impl Blob {
             .map_ok(|m| (m.location, m.size))
             .try_collect()
             .await
-            .context(format!("cannot list `{}`", self.location))?;
+            .map_err(|e| store_error(format!("cannot list `{}`", self.location), e))?;
         out.sort();
         Ok(out)
     }

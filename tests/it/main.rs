@@ -10,7 +10,7 @@ mod crm;
 mod sync;
 mod delivery;
 mod effectiveness;
-mod s3;
+mod object_stores;
 mod setup;
 mod house;
 mod other_company;
