@@ -385,11 +385,11 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         }
         let from_dbt = match (&dbt, rt.and_then(|t| t.path.as_ref())) {
             (Some(p), None) => {
-                let model = model.clone().unwrap_or_else(|| spec.name.to_string());
-                let found = p.location(spec.name, &model)?;
-                if found.is_none() && (spec.required || rt.and_then(|t| t.model.as_ref()).is_some()) {
+                let name = model.as_deref().unwrap_or(spec.name);
+                let found = p.location(spec.name, name)?;
+                if found.is_none() && (spec.required || model.is_some()) {
                     return Err(Error::Config(format!(
-                        "`warehouse.tables.{}`: the dbt manifest `{}` has no model `{model}`; name the model that builds it with `warehouse.tables.{}.model` (its models: {})",
+                        "`warehouse.tables.{}`: the dbt manifest `{}` has no model `{name}`; name the model that builds it with `warehouse.tables.{}.model` (its models: {})",
                         spec.name,
                         p.manifest().display(),
                         spec.name,

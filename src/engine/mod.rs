@@ -466,12 +466,12 @@ impl Engine {
         self.ctx.register_parquet(name, folder.as_str(), Default::default()).await.map_err(|e| Error::other(format!("reading `{name}`"), e))
     }
 
-    /// Registers a small in-memory table, replacing one of the same name.
     /// Makes a scalar function callable from the SQL (`sentiment(text)`).
     pub fn register_udf(&self, udf: datafusion::logical_expr::ScalarUDF) {
         self.ctx.register_udf(udf);
     }
 
+    /// Registers a small in-memory table, replacing one of the same name.
     pub fn register_batches(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
         let mem = MemTable::try_new(schema, vec![batches]).context(format!("cannot build `{name}`"))?;
         let _ = self.ctx.deregister_table(name);

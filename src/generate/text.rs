@@ -58,25 +58,25 @@ const ONBOARDING: &[(&str, &str)] = &[
 
 /// What an account on its way out writes in its emails, and what it means:
 /// written apart from any lexicon, in paraphrases a phrase list may miss.
-pub const LEAVING: &[(&str, &str, &str)] = &[
-    ("cancel", "Renewal", "We have decided to let the contract lapse at the end of the term."),
-    ("cancel", "Cancellation steps", "How do we cancel before the renewal date? Please confirm the notice period."),
-    ("cancel", "Next year", "We will not be renewing next year, the project is being shut down."),
-    ("cancel", "Agreement", "Our leadership asked us to terminate the agreement at the end of the quarter."),
-    ("cancel", "Winding down", "We are winding down the team that used the platform; please do not auto-renew."),
-    ("cancel", "Vertragsende", "Wir möchten zum Vertragsende kündigen, bitte bestätigen Sie den Termin."),
-    ("competitor", "Comparing options", "We are evaluating other vendors before the renewal and need our usage history."),
-    ("competitor", "Offer", "Can you match the offer we got from a competitor? Otherwise we move to another platform."),
-    ("competitor", "RFP", "Procurement is running an RFP and we are comparing three tools this quarter."),
-    ("downgrade", "Plan change", "We would like fewer seats at renewal, most of the team no longer logs in."),
-    ("downgrade", "Smaller plan", "Can we move to a smaller plan? We only use the reporting now."),
-    ("downgrade", "Licences", "Please remove licenses for the sales team, they stopped using it."),
-    ("budget_cut", "Budget", "Finance announced a budget freeze for next year across all software."),
-    ("budget_cut", "Costs", "Our budget was cut by a third and every tool has to be justified again."),
-    ("budget_cut", "Spend review", "Company-wide cost cutting means this contract is under review."),
-    ("price", "Pricing", "Honestly the product is too expensive for what we actually use."),
-    ("price", "Price increase", "The price increase at renewal is hard to justify to our CFO."),
-    ("price", "Options", "Is there a cheaper option? The current price feels high for a team our size."),
+pub const LEAVING: &[(&str, &str)] = &[
+    ("cancel", "We have decided to let the contract lapse at the end of the term."),
+    ("cancel", "How do we cancel before the renewal date? Please confirm the notice period."),
+    ("cancel", "We will not be renewing next year, the project is being shut down."),
+    ("cancel", "Our leadership asked us to terminate the agreement at the end of the quarter."),
+    ("cancel", "We are winding down the team that used the platform; please do not auto-renew."),
+    ("cancel", "Wir möchten zum Vertragsende kündigen, bitte bestätigen Sie den Termin."),
+    ("competitor", "We are evaluating other vendors before the renewal and need our usage history."),
+    ("competitor", "Can you match the offer we got from a competitor? Otherwise we move to another platform."),
+    ("competitor", "Procurement is running an RFP and we are comparing three tools this quarter."),
+    ("downgrade", "We would like fewer seats at renewal, most of the team no longer logs in."),
+    ("downgrade", "Can we move to a smaller plan? We only use the reporting now."),
+    ("downgrade", "Please remove licenses for the sales team, they stopped using it."),
+    ("budget_cut", "Finance announced a budget freeze for next year across all software."),
+    ("budget_cut", "Our budget was cut by a third and every tool has to be justified again."),
+    ("budget_cut", "Company-wide cost cutting means this contract is under review."),
+    ("price", "Honestly the product is too expensive for what we actually use."),
+    ("price", "The price increase at renewal is hard to justify to our CFO."),
+    ("price", "Is there a cheaper option? The current price feels high for a team our size."),
 ];
 
 /// Frustrated tickets during a support spike.
@@ -115,12 +115,13 @@ pub enum TicketKind {
 
 /// A ticket's subject and body (one draw from the generator's stream).
 pub fn ticket_text(rng: &mut impl Rng, kind: TicketKind) -> (&'static str, &'static str) {
-    match kind {
-        TicketKind::Routine => *ROUTINE.choose(rng).unwrap(),
-        TicketKind::Onboarding => *ONBOARDING.choose(rng).unwrap(),
-        TicketKind::Cancel => *CANCEL.choose(rng).unwrap(),
-        TicketKind::Negative => *NEGATIVE.choose(rng).unwrap(),
-    }
+    let pool = match kind {
+        TicketKind::Routine => ROUTINE,
+        TicketKind::Onboarding => ONBOARDING,
+        TicketKind::Cancel => CANCEL,
+        TicketKind::Negative => NEGATIVE,
+    };
+    *pool.choose(rng).unwrap()
 }
 
 /// An inbound email's text, chosen without a draw (the generator's stream
@@ -129,7 +130,7 @@ pub fn email_text(key: usize, leaving: bool, champion_leaving: bool) -> &'static
     if champion_leaving {
         CHAMPION_LEAVING[key % CHAMPION_LEAVING.len()]
     } else if leaving {
-        LEAVING[key % LEAVING.len()].2
+        LEAVING[key % LEAVING.len()].1
     } else {
         EMAIL_ROUTINE[key % EMAIL_ROUTINE.len()]
     }
@@ -141,7 +142,7 @@ pub const NPS_BAD: &[&str] = &["Too expensive for what we use", "Reports are unr
 /// Every text the generator can write (for the text benchmark).
 pub fn all_texts() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = ROUTINE.iter().chain(ONBOARDING).chain(CANCEL).chain(NEGATIVE).flat_map(|(s, b)| [*s, *b]).collect();
-    v.extend(LEAVING.iter().map(|(_, _, b)| *b));
+    v.extend(LEAVING.iter().map(|(_, b)| *b));
     v.extend(CHAMPION_LEAVING.iter().chain(EMAIL_ROUTINE).chain(NPS_GOOD).chain(NPS_BAD));
     v
 }
@@ -169,7 +170,7 @@ mod tests {
             v.push((subject, if k == 1 { None } else { Some(meant) }));
             v.push((body, Some(meant)));
         }
-        v.extend(LEAVING.iter().map(|(i, _, b)| (*b, Some(*i))));
+        v.extend(LEAVING.iter().map(|(i, b)| (*b, Some(*i))));
         v.extend(CHAMPION_LEAVING.iter().map(|b| (*b, Some("champion_leaving"))));
         v.extend(EMAIL_ROUTINE.iter().map(|b| (*b, None)));
         v.extend(NPS_GOOD.iter().chain(NPS_BAD).map(|c| (*c, nps_intent(c))));

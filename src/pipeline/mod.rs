@@ -386,11 +386,9 @@ pub struct Scoring {
 /// record the run; `run` then syncs every destination.
 pub async fn score(cfg: &Config, as_of: Option<NaiveDate>, command: Command) -> Result<Scoring> {
     let mut job = Job::start(cfg, command).await?;
-    let mut r = score_and_sync(&mut job, cfg, as_of, command == Command::Run).await;
-    if let Ok(s) = &mut r {
+    let r = score_and_sync(&mut job, cfg, as_of, command == Command::Run).await;
+    if let Ok(s) = &r {
         job.failed = crate::sync::verdict(&s.synced).err().map(|e| e.to_string());
-        s.run_id = job.manifest.run_id.clone();
-        s.tables = job.manifest.tables.clone();
     }
     job.finish(r).await
 }
@@ -415,7 +413,7 @@ async fn score_and_sync(job: &mut Job, cfg: &Config, as_of: Option<NaiveDate>, s
         let as_of = scored.as_of;
         timed(&mut job.manifest, "report", report(cfg, Some(as_of), out.clone()), |p| format!("the report is at {}", p.display())).await?;
     }
-    Ok(Scoring { scored, alerts, shadow, synced, run_id: String::new(), tables: Vec::new() })
+    Ok(Scoring { scored, alerts, shadow, synced, run_id: job.manifest.run_id.clone(), tables: job.manifest.tables.clone() })
 }
 
 /// A contract error when nothing at all is where the export lands is "not
