@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use url::Url;
 
 use crate::location::Location;
@@ -217,15 +217,16 @@ impl Blob {
 
     /// Every object under this folder, sorted by path, with sizes.
     pub async fn list(&self) -> Result<Vec<(ObjPath, u64)>> {
+        Ok(self.list_meta().await?.into_iter().map(|m| (m.location, m.size)).collect())
+    }
+
+    /// Every object under this folder, sorted by path, as the store describes
+    /// it (size, ETag, last modified).
+    pub async fn list_meta(&self) -> Result<Vec<ObjectMeta>> {
         let prefix = if self.path.as_ref().is_empty() { None } else { Some(&self.path) };
-        let mut out: Vec<(ObjPath, u64)> = self
-            .store
-            .list(prefix)
-            .map_ok(|m| (m.location, m.size))
-            .try_collect()
-            .await
-            .map_err(|e| store_error(format!("cannot list `{}`", self.location), e))?;
-        out.sort();
+        let mut out: Vec<ObjectMeta> =
+            self.store.list(prefix).try_collect().await.map_err(|e| store_error(format!("cannot list `{}`", self.location), e))?;
+        out.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(out)
     }
 

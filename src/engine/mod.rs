@@ -43,6 +43,9 @@ use crate::store::{Blob, Stores};
 pub struct InputFile {
     pub blob: Blob,
     pub size: u64,
+    /// What changes when the file is rewritten: the store's ETag, else its
+    /// modification time (with the size and path, a cached rollup's key).
+    pub version: String,
     /// Path relative to the warehouse base, for messages.
     pub display: String,
     /// Footer statistics per top-level column, when every row group has them.
@@ -270,9 +273,10 @@ impl Engine {
         };
         let mut files: Vec<InputFile> = Vec::new();
         if !as_str.ends_with(".parquet") {
-            for (p, size) in folder.list().await? {
-                if p.as_ref().ends_with(".parquet") && !hidden(&p, &folder.path) {
-                    files.push(InputFile { display: display(&p), blob: folder.at(&p), size, stats: Default::default() });
+            for m in folder.list_meta().await? {
+                let p = &m.location;
+                if p.as_ref().ends_with(".parquet") && !hidden(p, &folder.path) {
+                    files.push(InputFile { display: display(p), blob: folder.at(p), size: m.size, version: file_version(&m), stats: Default::default() });
                 }
             }
         }
@@ -283,7 +287,7 @@ impl Engine {
             u.set_path(&single);
             let blob = self.stores.blob(&Location(u))?;
             if let Ok(meta) = object_store::ObjectStoreExt::head(blob.store.as_ref(), &blob.path).await {
-                files.push(InputFile { display: display(&blob.path), blob, size: meta.size, stats: Default::default() });
+                files.push(InputFile { display: display(&blob.path), blob, size: meta.size, version: file_version(&meta), stats: Default::default() });
             }
         }
         Ok(files)
@@ -376,20 +380,63 @@ impl Engine {
     /// Registers `files` of `table` as a ListingTable named `src` and returns
     /// the typed contract view over it as a DataFrame.
     pub async fn typed_frame(&self, table: &str, files: &[InputFile], src_name: &str) -> Result<DataFrame> {
+        self.typed_frame_in(&self.ctx, table, files, src_name).await
+    }
+
+    async fn typed_frame_in(&self, ctx: &SessionContext, table: &str, files: &[InputFile], src_name: &str) -> Result<DataFrame> {
         let t = &self.tables[table];
         let schema = t.schema.clone().expect("present tables have a schema");
-        let urls = files
-            .iter()
-            .map(|f| ListingTableUrl::parse(f.blob.location.as_str()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .context(format!("`{table}`: bad file location"))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let lt = ListingTable::try_new(ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone()))
-            .context(format!("`{table}`: cannot register"))?;
-        let _ = self.ctx.deregister_table(src_name);
-        self.ctx.register_table(src_name, Arc::new(lt)).context(format!("`{table}`: cannot register"))?;
-        let df = self.ctx.table(src_name).await.context(format!("`{table}`: cannot read"))?;
+        let urls = files.iter().map(|f| f.blob.location.clone()).collect::<Vec<_>>();
+        register_listing(ctx, src_name, &urls, schema.clone()).context(format!("`{table}`: cannot register"))?;
+        let df = ctx.table(src_name).await.context(format!("`{table}`: cannot read"))?;
         df.select(Self::contract_exprs(t.spec, &t.source, &schema)).context(format!("`{table}`: cannot map its columns"))
+    }
+
+    /// Computes `views` (name, SQL, in order; the last is returned) in a
+    /// session of their own over one file of `table`, which the SQL reads as
+    /// `table`, beside copies of this session's `provided` relations; each
+    /// batch goes to `sink` as it comes, so a file's rollup is never held
+    /// whole. A rollup built file by file reads each file once, and memory is
+    /// bounded by one file's groups.
+    pub async fn over_file(
+        &self,
+        table: &str,
+        file: &InputFile,
+        provided: &[&str],
+        views: &[(&str, &str)],
+        mut sink: impl FnMut(&RecordBatch) -> Result<()>,
+    ) -> Result<SchemaRef> {
+        let threads = self.ctx.state().config().target_partitions();
+        let ctx = session(threads, self.cfg.memory_limit_mb, self.cfg.spill_dir.as_deref())?;
+        for (root, store) in self.stores.all() {
+            let url = url::Url::parse(&root).map_err(|e| Error::other("store url", e))?;
+            ctx.register_object_store(&url, store);
+        }
+        let df = self.typed_frame_in(&ctx, table, std::slice::from_ref(file), &format!("src_{table}")).await?;
+        ctx.register_table(table, df.into_view()).context(format!("`{table}`: cannot register"))?;
+        for name in provided {
+            let t = self.ctx.table_provider(*name).await.context(format!("reading `{name}`"))?;
+            ctx.register_table(*name, t).context(format!("registering `{name}`"))?;
+        }
+        let (last, defined) = views.split_last().expect("at least one view");
+        for (name, sql) in defined {
+            let plan = ctx.sql(sql).await.map_err(|e| Error::Config(format!("view `{name}`: {e}")))?;
+            ctx.register_table(*name, plan.into_view()).map_err(|e| Error::other(format!("registering view `{name}`"), e))?;
+        }
+        let what = format!("view `{}` over `{}` file `{}`", last.0, table, file.display);
+        let plan = ctx.sql(last.1).await.map_err(|e| Error::Config(format!("{what}: {e}")))?;
+        let schema = Arc::new(plan.schema().as_arrow().clone());
+        let mut stream = plan.execute_stream().await.map_err(|e| self.query_error(what.clone(), e))?;
+        while let Some(b) = stream.next().await {
+            sink(&b.map_err(|e| self.query_error(what.clone(), e))?)?;
+        }
+        Ok(schema)
+    }
+
+    /// Registers the Parquet files at `files` as the table `name` with
+    /// `schema`, replacing one of the same name.
+    pub fn register_files(&self, name: &str, files: &[Location], schema: SchemaRef) -> Result<()> {
+        register_listing(&self.ctx, name, files, schema).context(format!("cannot register `{name}`"))
     }
 
     async fn register(&mut self, table: &'static str) -> Result<()> {
@@ -453,6 +500,12 @@ impl Engine {
         Ok(())
     }
 
+    /// The schema a query would return, from its plan (nothing runs).
+    pub async fn plan_schema(&self, sql: &str, what: &str) -> Result<SchemaRef> {
+        let plan = self.ctx.sql(sql).await.map_err(|e| Error::Config(format!("{what}: {e}")))?;
+        Ok(Arc::new(plan.schema().as_arrow().clone()))
+    }
+
     /// The column names of a registered table or view.
     pub async fn columns_of(&self, name: &str) -> Result<Vec<String>> {
         let df = self.ctx.table(name).await.context(format!("reading `{name}`"))?;
@@ -478,6 +531,21 @@ impl Engine {
         self.ctx.register_table(name, Arc::new(mem)).context(format!("cannot register `{name}`"))?;
         Ok(())
     }
+}
+
+/// A ListingTable over exactly `files`, replacing a table of the same name.
+fn register_listing(ctx: &SessionContext, name: &str, files: &[Location], schema: SchemaRef) -> datafusion::error::Result<()> {
+    let urls = files.iter().map(|f| ListingTableUrl::parse(f.as_str())).collect::<datafusion::error::Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let lt = ListingTable::try_new(ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema))?;
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, Arc::new(lt))?;
+    Ok(())
+}
+
+/// A listed object's ETag, else its modification time.
+fn file_version(m: &object_store::ObjectMeta) -> String {
+    m.e_tag.clone().unwrap_or_else(|| m.last_modified.to_rfc3339())
 }
 
 /// Reads a Parquet file's footer and returns its Arrow schema.

@@ -10,13 +10,16 @@
 //!
 //! Views are registered lazily (DataFusion inlines them), except that a view
 //! read by two or more others is computed once and kept in memory — unless it
-//! reads `usage`, the one table too large to hold, which the SQL reads once.
+//! reads `usage`, the one table too large to hold, which the SQL reads once —
+//! and that the views `features.yaml` lists as `cached` are computed once
+//! per input file and kept as Parquet under the output location (`cache`).
 //!
 //! Inputs the SQL sees besides the contract tables: `snapshot_dates(as_of)`
 //! (the dates asked for), `run_params(export_date, …)` and
 //! `vocabulary(relation, term, role)` (the export's words: the feature set's
 //! defaults with `features.vocabulary_file` laid over them).
 
+pub mod cache;
 pub mod spec;
 pub mod text;
 
@@ -62,6 +65,8 @@ pub struct FeatureSet {
     pub version: String,
     pub sql: SqlFolder,
     pub spec: Spec,
+    /// What each `cached` view reads (checked when the set loads).
+    pub cached: Vec<cache::Plan>,
     pub hash: String,
     /// `intent.yaml`: the intents `intent_weight(text, intent)` finds.
     pub lexicon: Arc<text::Lexicon>,
@@ -103,8 +108,9 @@ impl SqlFolder {
     }
 
     /// Registers the views in order. A view read by two or more others is
-    /// computed once and held in memory, unless it reads `usage`.
-    pub async fn register(&self, engine: &Engine) -> Result<()> {
+    /// computed once and held in memory, unless it reads `usage`; the
+    /// `cached` ones come from (and go to) the rollup cache.
+    pub async fn register(&self, engine: &Engine, cached: &[cache::Plan]) -> Result<()> {
         let mut readers: BTreeMap<&str, usize> = BTreeMap::new();
         for v in &self.views {
             for r in &v.refs {
@@ -116,6 +122,10 @@ impl SqlFolder {
             let big = v.refs.iter().any(|r| r == "usage" || reads_usage.contains(r));
             if big {
                 reads_usage.insert(v.name.clone());
+            }
+            if let Some(plan) = cached.iter().find(|p| p.views.last().is_some_and(|(n, _)| n == &v.name)) {
+                cache::define(engine, self, plan).await?;
+                continue;
             }
             let materialize = readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big;
             engine.define_view(&v.name, &v.sql, materialize, &format!("`{}/{}.sql`", self.name, v.name)).await?;
@@ -144,11 +154,16 @@ impl FeatureSet {
         if !sql.has_view("snapshots") {
             return Err(Error::Config(format!("`{}`: a feature set defines the population in `snapshots.sql`", sql.name)));
         }
+        let cached = spec
+            .cached
+            .iter()
+            .map(|v| cache::plan(&sql, v).map_err(|e| Error::Config(format!("`{}/features.yaml`: {e}", sql.name))))
+            .collect::<Result<Vec<_>>>()?;
         let lexicon = match sql.files.iter().find(|(n, _)| n == "intent.yaml") {
             Some((_, t)) => text::Lexicon::parse(t, &format!("{}/intent.yaml", sql.name))?,
             None => text::Lexicon::default(),
         };
-        Ok(FeatureSet { version: version.to_string(), hash: sql.hash.clone(), sql, spec, lexicon: Arc::new(lexicon), long_messages: Default::default() })
+        Ok(FeatureSet { version: version.to_string(), hash: sql.hash.clone(), sql, spec, cached, lexicon: Arc::new(lexicon), long_messages: Default::default() })
     }
 
     pub fn short_hash(&self) -> &str {
@@ -208,7 +223,7 @@ impl FeatureSet {
         for f in text::udfs(self.lexicon.clone(), self.long_messages.clone()) {
             engine.register_udf(f);
         }
-        self.sql.register(engine).await
+        self.sql.register(engine, &self.cached).await
     }
 
     /// Checks the output view's columns against `features.yaml` (plans only).

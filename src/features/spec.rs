@@ -111,6 +111,11 @@ pub struct Spec {
     /// The default words the SQL reads through the `vocabulary` relation.
     #[serde(default)]
     pub vocabulary: crate::config::Vocabulary,
+    /// Views computed once per input file and kept under the output
+    /// location (`cache.rs`): the rollups that stand between the raw usage
+    /// rows and every snapshot's windows.
+    #[serde(default)]
+    pub cached: Vec<String>,
 }
 
 impl Spec {

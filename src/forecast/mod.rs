@@ -205,7 +205,7 @@ impl Moves {
 /// from the labels SQL's `outcome_events` (registered here; the feature
 /// set's views must be).
 pub async fn moves(engine: &Engine, cfg: &Config, scored: &Scored) -> Result<Moves> {
-    crate::features::SqlFolder::load(&cfg.sql_dir, "labels", crate::model::train::LABELS_VERSION)?.register(engine).await?;
+    crate::features::SqlFolder::load(&cfg.sql_dir, "labels", crate::model::train::LABELS_VERSION)?.register(engine, &[]).await?;
     let as_of = crate::dates::day(scored.as_of);
     let mut events: std::collections::HashMap<String, Vec<(i32, f64, f64)>> = std::collections::HashMap::new();
     for (id, day, before, after) in arr_moves(engine, as_of - 365 - RENEWAL_SLACK_DAYS, as_of).await? {
@@ -341,7 +341,7 @@ pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], moves: &Moves, 
     }
     let batch = renewal_forecast::batch(rows, as_of)?;
     engine.register_batches(renewal_forecast::TABLE.name, batch.schema(), vec![batch])?;
-    crate::features::SqlFolder::load(&cfg.sql_dir, "outputs", "v1")?.register(engine).await?;
+    crate::features::SqlFolder::load(&cfg.sql_dir, "outputs", "v1")?.register(engine, &[]).await?;
     let t = &renewal_forecast_rollup::TABLE;
     let mut groups: BTreeMap<(String, String), Vec<Renewing>> = BTreeMap::new();
     for r in rows {

@@ -72,7 +72,7 @@ pub async fn labels_at(engine: &Engine, cfg: &Config, pairs: &[(String, i32)]) -
         .map_err(|e| Error::other("labels", e))?;
     engine.register_batches("labelled_pairs", schema, vec![batch])?;
     engine.define_view("snapshots", "SELECT DISTINCT account_id, as_of, CAST(as_of AS INT) AS as_of_day FROM labelled_pairs", false, "the labelled pairs").await?;
-    SqlFolder::load(&cfg.sql_dir, "labels", LABELS_VERSION)?.register(engine).await?;
+    SqlFolder::load(&cfg.sql_dir, "labels", LABELS_VERSION)?.register(engine, &[]).await?;
     let mut out = HashMap::new();
     for b in engine.query("SELECT account_id, CAST(as_of AS INT) AS as_of, days_to_churn, expanded, observed_days FROM labels").await? {
         let (ids, d, dtc, exp, obs) =
@@ -175,7 +175,7 @@ pub async fn load(engine: &Engine, cfg: &Config, dates: &[NaiveDate]) -> Result<
     let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?;
     let labels_set = SqlFolder::load(&cfg.sql_dir, "labels", LABELS_VERSION)?;
     let batches = fs.build(engine, dates).await?;
-    labels_set.register(engine).await?;
+    labels_set.register(engine, &[]).await?;
     let lb = engine.query("SELECT account_id, as_of, days_to_churn, expanded, observed_days FROM labels").await?;
     let mut by_key: HashMap<(String, i32), Label> = HashMap::new();
     for b in &lb {

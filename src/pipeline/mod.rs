@@ -279,7 +279,8 @@ fn snapshot_dates(engine: &Engine, s: &Snapshots) -> Result<Vec<NaiveDate>> {
     Ok(dates)
 }
 
-/// The executed plan of the feature query, with its metrics (reads only).
+/// The executed plan of the feature query, with its metrics (writes no
+/// table; a `cached` view's rollups are built and kept as in any run).
 pub async fn explain_features(cfg: &Config, s: &Snapshots) -> Result<Vec<String>> {
     let engine = validate(cfg, false).await?;
     let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version)?;

@@ -20,10 +20,13 @@ use crate::common::*;
 /// values, a tenth of the memory.)
 const V1_HASH: &str = "69f589ec8171b320fa90948a49b7fd0b3656f0b651ad8b2807fd8446205f3c8a";
 
-/// sha256 of the releases since: v2 (the default) and v3 (text and outside
-/// signals, 2026-12-02).
-const RELEASED: &[(&str, &str)] =
-    &[("v2", "913ac347e34a28bf395786c3a9d10a3df25bf349582a52481cdfc9e44b0eedfa"), ("v3", "251ecdaaf6f7a9c32a79c5781b3d3030a1a199fc0c66ead6445a7295207db728")];
+/// sha256 of the releases since: v2 (the default), v3 (text and outside
+/// signals, 2026-12-02) and v4 (v2 over cached usage rollups, 2026-12-06).
+const RELEASED: &[(&str, &str)] = &[
+    ("v2", "913ac347e34a28bf395786c3a9d10a3df25bf349582a52481cdfc9e44b0eedfa"),
+    ("v3", "251ecdaaf6f7a9c32a79c5781b3d3030a1a199fc0c66ead6445a7295207db728"),
+    ("v4", "18740d1b7a0b856189b4059eb2e6e0973bfabe043475ddbffc3db6d44dff146e"),
+];
 
 #[test]
 fn released_feature_sets_are_frozen() {
@@ -392,4 +395,86 @@ async fn the_product_areas_that_stopped_are_named_as_the_export_names_them() {
     assert!(got.get("a3").is_none_or(|(a, n)| a.is_none() && n.is_nan()), "{:?}", got.get("a3"));
     // and the model never trains on the names
     assert!(!fs.model_inputs(&engine.present_tables()).iter().any(|f| f.name == "areas_stopped"));
+}
+
+/// The rollup files under an output's cache for one view, with their modification times.
+fn rollups(out: &Path, view: &str) -> std::collections::BTreeMap<String, std::time::SystemTime> {
+    let dir = out.join("_cache/features/v4").join(view);
+    std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| (e.file_name().to_string_lossy().to_string(), e.metadata().unwrap().modified().unwrap())).collect())
+        .unwrap_or_default()
+}
+
+/// The frame of `cfg`'s export under feature set `version`, as text (every value, every row).
+async fn frame_as(cfg: &Config, version: &str, dates: &[NaiveDate]) -> String {
+    let mut cfg = cfg.clone();
+    cfg.feature_version = version.to_string();
+    features_at(&cfg, dates).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cached_usage_rollups_give_v2s_frame_on_both_companies_and_a_new_file_builds_only_its_own() {
+    let dates = healthscore::features::monthly(NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 5, 1).unwrap());
+    // the generator's company, on a copy, so a file can be added
+    let dir = scratch("rollup-cache");
+    copy_dir(&company().data, &dir.join("data"));
+    let cfg = Config::load(&config_for(&dir, &dir.join("data"), &company().models, "")).unwrap();
+    let usage_files = std::fs::read_dir(dir.join("data/usage")).unwrap().count();
+    assert!(usage_files >= 3, "{usage_files} usage files");
+    let raw = frame_as(&cfg, "v2", &dates).await;
+    assert!(raw.lines().count() > 6 * 1000, "{} lines", raw.lines().count());
+    assert_eq!(frame_as(&cfg, "v4", &dates).await, raw, "the frame from the rollups differs from the frame from the raw rows");
+    let out = dir.join("out");
+    let first = rollups(&out, "stg_usage_days");
+    assert_eq!(first.len(), usage_files, "one rollup per usage file: {first:?}");
+    assert_eq!(rollups(&out, "stg_usage_feature_days").len(), usage_files);
+
+    // a second run reads every rollup from the cache and rewrites none
+    assert_eq!(frame_as(&cfg, "v4", &dates).await, raw);
+    assert_eq!(rollups(&out, "stg_usage_days"), first, "a second run rebuilt a rollup");
+
+    // a new export file (late rows for February) builds its own rollup only,
+    // and the frame counts its rows as the raw tables do
+    let schema = read_parquet(&dir.join("data/usage").join(std::fs::read_dir(dir.join("data/usage")).unwrap().flatten().next().unwrap().file_name()))[0].schema();
+    let n = 40;
+    let accounts: Vec<String> = (0..n).map(|i| format!("acc_{:06}", i * 7)).collect();
+    let cols: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| -> ArrayRef {
+            match f.name().as_str() {
+                "account_id" => Arc::new(StringArray::from(accounts.clone())),
+                "user_id" => Arc::new(StringArray::from(accounts.iter().map(|a| format!("{a}_late")).collect::<Vec<_>>())),
+                "date" => Arc::new(Date32Array::from(vec![day("2026-02-20"); n])),
+                "feature" => Arc::new(StringArray::from(vec!["reports"; n])),
+                "events" => Arc::new(Int64Array::from(vec![5i64; n])),
+                other => panic!("usage column {other}"),
+            }
+        })
+        .collect();
+    let cols: Vec<ArrayRef> = cols.into_iter().zip(schema.fields()).map(|(c, f)| arrow::compute::cast(&c, f.data_type()).unwrap()).collect();
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    std::fs::write(dir.join("data/usage/zz-added.parquet"), healthscore::output::parquet::encode(&schema, [&batch]).unwrap()).unwrap();
+    let raw_added = frame_as(&cfg, "v2", &dates).await;
+    assert_ne!(raw_added, raw, "the added rows change the frame");
+    assert_eq!(frame_as(&cfg, "v4", &dates).await, raw_added);
+    let after = rollups(&out, "stg_usage_days");
+    assert_eq!(after.len(), usage_files + 1);
+    let kept: Vec<_> = first.iter().filter(|(k, t)| after.get(*k) == Some(t)).collect();
+    assert_eq!(kept.len(), usage_files, "the files seen before were rebuilt: {first:?} → {after:?}");
+
+    // removing the file drops its rollup
+    std::fs::remove_file(dir.join("data/usage/zz-added.parquet")).unwrap();
+    assert_eq!(frame_as(&cfg, "v4", &dates).await, raw);
+    assert_eq!(rollups(&out, "stg_usage_days").keys().collect::<Vec<_>>(), first.keys().collect::<Vec<_>>());
+
+    // the company shaped otherwise: no user ids, its own feature names through a vocabulary file
+    let odir = scratch("rollup-cache-other");
+    let o = crate::other_company::build(&odir, 300, 5);
+    let ocfg = Config::load(&o.config).unwrap();
+    let odates = healthscore::features::monthly(NaiveDate::from_ymd_opt(2025, 9, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 6, 1).unwrap());
+    let oraw = frame_as(&ocfg, "v2", &odates).await;
+    assert!(oraw.lines().count() > 10 * 100, "{} lines", oraw.lines().count());
+    assert_eq!(frame_as(&ocfg, "v4", &odates).await, oraw, "the other company's frame from the rollups differs");
+    assert_eq!(rollups(&odir.join("out"), "stg_usage_days").len(), 1);
 }
