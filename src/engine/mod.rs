@@ -181,12 +181,7 @@ impl MemoryPool for Pool {
 /// pool of `memory_limit_mb` and spill to disk past it, so a training frame
 /// larger than memory still builds.
 pub fn session(threads: usize, memory_limit_mb: usize, spill_dir: Option<&std::path::Path>) -> Result<SessionContext> {
-    let mut config = SessionConfig::new().with_target_partitions(threads.max(1)).with_information_schema(false);
-    config.options_mut().optimizer.prefer_hash_join = true;
-    config.options_mut().execution.parquet.pushdown_filters = false;
-    // Utf8View arrays keep whole decoded pages alive through joins and
-    // aggregates (a few bytes of key pin a page); plain Utf8 copies the key.
-    config.options_mut().execution.parquet.schema_force_view_types = false;
+    let config = session_config(threads);
     let pool = Pool(TrackConsumersPool::new(GreedyMemoryPool::new(memory_limit_mb << 20), NonZeroUsize::new(5).expect("5 > 0")));
     let mut rt = datafusion::execution::runtime_env::RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool));
     if let Some(d) = spill_dir {
@@ -195,6 +190,17 @@ pub fn session(threads: usize, memory_limit_mb: usize, spill_dir: Option<&std::p
     let runtime = rt.build_arc().map_err(|e| Error::other("starting the query engine", e))?;
     let state = SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
     Ok(SessionContext::new_with_state(state))
+}
+
+/// The settings every session of a run shares.
+fn session_config(threads: usize) -> SessionConfig {
+    let mut config = SessionConfig::new().with_target_partitions(threads.max(1)).with_information_schema(false);
+    config.options_mut().optimizer.prefer_hash_join = true;
+    config.options_mut().execution.parquet.pushdown_filters = false;
+    // Utf8View arrays keep whole decoded pages alive through joins and
+    // aggregates (a few bytes of key pin a page); plain Utf8 copies the key.
+    config.options_mut().execution.parquet.schema_force_view_types = false;
+    config
 }
 
 impl Engine {
@@ -392,45 +398,56 @@ impl Engine {
         df.select(Self::contract_exprs(t.spec, &t.source, &schema)).context(format!("`{table}`: cannot map its columns"))
     }
 
-    /// Computes `views` (name, SQL, in order; the last is returned) in a
-    /// session of their own over one file of `table`, which the SQL reads as
-    /// `table`, beside copies of this session's `provided` relations; each
-    /// batch goes to `sink` as it comes, so a file's rollup is never held
-    /// whole. A rollup built file by file reads each file once, and memory is
-    /// bounded by one file's groups.
+    /// Computes `outputs` over one file of `table`, in a session of their
+    /// own (sharing this one's memory pool and stores) in which the SQL reads
+    /// that file as `table`, beside copies of this session's `provided`
+    /// relations. `views` (name, SQL, whether to hold it in memory) are
+    /// defined in order first; a view several outputs read is held, so the
+    /// file is scanned once. Each output's batches go to `sink` (with the
+    /// output's index) as they come; its schema is returned.
     pub async fn over_file(
         &self,
         table: &str,
         file: &InputFile,
         provided: &[&str],
-        views: &[(&str, &str)],
-        mut sink: impl FnMut(&RecordBatch) -> Result<()>,
-    ) -> Result<SchemaRef> {
-        let threads = self.ctx.state().config().target_partitions();
-        let ctx = session(threads, self.cfg.memory_limit_mb, self.cfg.spill_dir.as_deref())?;
-        for (root, store) in self.stores.all() {
-            let url = url::Url::parse(&root).map_err(|e| Error::other("store url", e))?;
-            ctx.register_object_store(&url, store);
-        }
+        views: &[(&str, &str, bool)],
+        outputs: &[&str],
+        mut sink: impl FnMut(usize, &RecordBatch) -> Result<()>,
+    ) -> Result<Vec<SchemaRef>> {
+        let state = SessionStateBuilder::new()
+            .with_config(session_config(self.ctx.state().config().target_partitions()))
+            .with_runtime_env(self.ctx.runtime_env())
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let df = self.typed_frame_in(&ctx, table, std::slice::from_ref(file), &format!("src_{table}")).await?;
         ctx.register_table(table, df.into_view()).context(format!("`{table}`: cannot register"))?;
         for name in provided {
             let t = self.ctx.table_provider(*name).await.context(format!("reading `{name}`"))?;
             ctx.register_table(*name, t).context(format!("registering `{name}`"))?;
         }
-        let (last, defined) = views.split_last().expect("at least one view");
-        for (name, sql) in defined {
-            let plan = ctx.sql(sql).await.map_err(|e| Error::Config(format!("view `{name}`: {e}")))?;
-            ctx.register_table(*name, plan.into_view()).map_err(|e| Error::other(format!("registering view `{name}`"), e))?;
+        let what = |name: &str| format!("view `{name}` over `{table}` file `{}`", file.display);
+        for (name, sql, hold) in views {
+            let plan = ctx.sql(sql).await.map_err(|e| Error::Config(format!("{}: {e}", what(name))))?;
+            if *hold {
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                let batches = plan.collect().await.map_err(|e| self.query_error(what(name), e))?;
+                let mem = MemTable::try_new(schema, vec![batches]).context(format!("cannot hold `{name}`"))?;
+                ctx.register_table(*name, Arc::new(mem)).map_err(|e| Error::other(format!("registering view `{name}`"), e))?;
+            } else {
+                ctx.register_table(*name, plan.into_view()).map_err(|e| Error::other(format!("registering view `{name}`"), e))?;
+            }
         }
-        let what = format!("view `{}` over `{}` file `{}`", last.0, table, file.display);
-        let plan = ctx.sql(last.1).await.map_err(|e| Error::Config(format!("{what}: {e}")))?;
-        let schema = Arc::new(plan.schema().as_arrow().clone());
-        let mut stream = plan.execute_stream().await.map_err(|e| self.query_error(what.clone(), e))?;
-        while let Some(b) = stream.next().await {
-            sink(&b.map_err(|e| self.query_error(what.clone(), e))?)?;
+        let mut schemas = Vec::new();
+        for (i, name) in outputs.iter().enumerate() {
+            let plan = ctx.table(*name).await.map_err(|e| Error::Config(format!("{}: {e}", what(name))))?;
+            schemas.push(Arc::new(plan.schema().as_arrow().clone()));
+            let mut stream = plan.execute_stream().await.map_err(|e| self.query_error(what(name), e))?;
+            while let Some(b) = stream.next().await {
+                sink(i, &b.map_err(|e| self.query_error(what(name), e))?)?;
+            }
         }
-        Ok(schema)
+        Ok(schemas)
     }
 
     /// Registers the Parquet files at `files` as the table `name` with

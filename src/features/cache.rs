@@ -19,6 +19,7 @@
 
 use std::collections::BTreeSet;
 
+use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use super::SqlFolder;
@@ -71,91 +72,168 @@ pub fn plan(folder: &SqlFolder, view: &str) -> std::result::Result<Plan, String>
     Ok(Plan { views, table: tables[0], vocabulary })
 }
 
-/// Registers the cached view `plan` ends with: builds the rollups the cache
-/// lacks, deletes the ones no file of this export needs any more, and
-/// registers the rest as one table over exactly this export's files.
-pub async fn define(engine: &Engine, folder: &SqlFolder, plan: &Plan) -> Result<()> {
-    let (view, sql) = plan.views.last().expect("a plan ends with its view");
-    let what = format!("`{}/{view}.sql`", folder.name);
-    let files = match engine.tables.get(plan.table) {
+impl Plan {
+    /// The cached view's name.
+    pub fn view(&self) -> &str {
+        &self.views.last().expect("a plan ends with its view").0
+    }
+}
+
+/// How many files are rolled up at once (each in its own session).
+const FILES_AT_ONCE: usize = 2;
+
+/// Registers the cached views of `plans` (over one table, their own views
+/// defined by now): builds the rollups the cache lacks, one pass over each
+/// file for all of them, deletes the ones no file of this export needs any
+/// more, and registers each view as one table over exactly this export's
+/// rollups.
+pub async fn define(engine: &Engine, folder: &SqlFolder, plans: &[&Plan]) -> Result<()> {
+    let table = plans[0].table;
+    let files = match engine.tables.get(table) {
         Some(t) if t.present() => t.files.clone(),
         // an absent table is empty: nothing to cache
-        _ => return engine.define_view(view, sql, false, &what).await,
+        _ => {
+            for p in plans {
+                let (view, sql) = p.views.last().expect("a plan ends with its view");
+                engine.define_view(view, sql, false, &format!("`{}/{view}.sql`", folder.name)).await?;
+            }
+            return Ok(());
+        }
     };
-    // the schema from the whole-table plan (its views are defined by now);
-    // nullable throughout, as files of one export may differ in that
-    let schema = engine.plan_schema(sql, &what).await?;
-    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(
-        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
-    ));
-    let mut base = Sha256::new();
-    for part in [FORMAT, env!("CARGO_PKG_VERSION")] {
-        base.update(part.as_bytes());
-        base.update([0]);
-    }
-    for (name, sql) in &plan.views {
-        base.update(format!("{name}\0{sql}\0").as_bytes());
-    }
-    if plan.vocabulary {
+    let source = &engine.tables[table].source;
+    let vocabulary = if plans.iter().any(|p| p.vocabulary) {
+        let mut rows = Vec::new();
         for b in engine.query("SELECT relation, term, role FROM vocabulary ORDER BY relation, term, role").await? {
-            for c in ["relation", "term", "role"] {
-                for v in crate::columns::strings(&b, c)? {
-                    base.update(v.unwrap_or_default().as_bytes());
-                    base.update([0]);
-                }
+            let cols = ["relation", "term", "role"].map(|c| crate::columns::strings(&b, c));
+            let [r, t, o] = cols;
+            for ((r, t), o) in r?.into_iter().zip(t?).zip(o?) {
+                rows.push(format!("{}\0{}\0{}", r.unwrap_or_default(), t.unwrap_or_default(), o.unwrap_or_default()));
             }
         }
+        rows.join("\0")
+    } else {
+        String::new()
+    };
+    struct Cached<'a> {
+        plan: &'a Plan,
+        schema: arrow::datatypes::SchemaRef,
+        dir: crate::store::Blob,
+        base: Sha256,
+        listed: BTreeSet<String>,
     }
-    let source = &engine.tables[plan.table].source;
-    base.update(format!("{:?}\0", source.columns).as_bytes());
-
-    let dir = engine.stores.blob(&engine.cfg.output)?.child(&format!("_cache/{}/{view}/", folder.name));
-    let cached: BTreeSet<String> = dir.list().await?.into_iter().map(|(p, _)| p.as_ref().to_string()).collect();
-    let views: Vec<(&str, &str)> = plan.views.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
-    let provided: &[&str] = if plan.vocabulary { &["vocabulary"] } else { &[] };
-    let (mut built, mut rows) = (0usize, 0usize);
-    let mut keep = BTreeSet::new();
-    let mut locations = Vec::new();
-    for f in &files {
-        let mut h = base.clone();
+    let mut cached = Vec::new();
+    for plan in plans {
+        let view = plan.view();
+        let what = format!("`{}/{view}.sql`", folder.name);
+        // the schema from the whole-table plan; nullable throughout, as
+        // files of one export may differ in that
+        let schema = engine.plan_schema(&plan.views.last().expect("a plan ends with its view").1, &what).await?;
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(
+            schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+        ));
+        let mut base = Sha256::new();
+        for part in [FORMAT, env!("CARGO_PKG_VERSION")] {
+            base.update(format!("{part}\0").as_bytes());
+        }
+        for (name, sql) in &plan.views {
+            base.update(format!("{name}\0{sql}\0").as_bytes());
+        }
+        if plan.vocabulary {
+            base.update(vocabulary.as_bytes());
+        }
+        base.update(format!("\0{:?}\0", source.columns).as_bytes());
+        let dir = engine.stores.blob(&engine.cfg.output)?.child(&format!("_cache/{}/{view}/", folder.name));
+        let listed = dir.list().await?.into_iter().map(|(p, _)| p.as_ref().to_string()).collect();
+        cached.push(Cached { plan, schema, dir, base, listed });
+    }
+    let key = |c: &Cached, f: &crate::engine::InputFile| {
+        let mut h = c.base.clone();
         h.update(format!("{}\0{}\0{}", f.blob.location, f.size, f.version).as_bytes());
         let key: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
-        let blob = dir.child(&format!("{key}.parquet"));
-        if !cached.contains(blob.path.as_ref()) {
-            let mut enc: Option<Encoder> = None;
-            let file_schema = engine
-                .over_file(plan.table, f, provided, &views, |b| {
-                    if enc.is_none() {
-                        enc = Some(Encoder::new(&b.schema())?);
+        c.dir.child(&format!("{key}.parquet"))
+    };
+
+    // per file, the cached views whose rollup is missing, built in one pass
+    let work: Vec<(&crate::engine::InputFile, Vec<usize>)> = files
+        .iter()
+        .map(|f| (f, (0..cached.len()).filter(|&i| !cached[i].listed.contains(key(&cached[i], f).path.as_ref())).collect::<Vec<_>>()))
+        .filter(|(_, missing)| !missing.is_empty())
+        .collect();
+    let built = work.len();
+    let rows: Vec<usize> = futures::stream::iter(work.iter().map(|(f, missing)| {
+        let cached = &cached;
+        let key = &key;
+        async move {
+            let wanted: Vec<&Plan> = missing.iter().map(|&i| cached[i].plan).collect();
+            let views = views_for(folder, &wanted);
+            let views: Vec<(&str, &str, bool)> = views.iter().map(|(n, s, h)| (n.as_str(), s.as_str(), *h)).collect();
+            let outputs: Vec<&str> = wanted.iter().map(|p| p.view()).collect();
+            let provided: &[&str] = if wanted.iter().any(|p| p.vocabulary) { &["vocabulary"] } else { &[] };
+            let mut enc: Vec<Option<Encoder>> = wanted.iter().map(|_| None).collect();
+            let schemas = engine
+                .over_file(table, f, provided, &views, &outputs, |i, b| {
+                    if enc[i].is_none() {
+                        enc[i] = Some(Encoder::new(&b.schema())?);
                     }
-                    enc.as_mut().expect("just set").write(b)
+                    enc[i].as_mut().expect("just set").write(b)
                 })
                 .await?;
-            let enc = match enc {
-                Some(e) => e,
-                None => Encoder::new(&file_schema)?,
-            };
-            rows += enc.rows;
-            // one object write: a crash leaves the key absent, never half a file
-            blob.put(enc.finish()?).await?;
-            built += 1;
+            let mut rows = 0;
+            for ((&i, e), schema) in missing.iter().zip(enc).zip(&schemas) {
+                let e = match e {
+                    Some(e) => e,
+                    None => Encoder::new(schema)?,
+                };
+                rows += e.rows;
+                // one object write: a crash leaves the key absent, never half a file
+                key(&cached[i], f).put(e.finish()?).await?;
+            }
+            Ok::<usize, crate::error::Error>(rows)
         }
-        keep.insert(blob.path.as_ref().to_string());
-        locations.push(blob.location.clone());
+    }))
+    .buffer_unordered(FILES_AT_ONCE)
+    .try_collect()
+    .await?;
+    let rows: usize = rows.into_iter().sum();
+
+    for c in &cached {
+        let keep: Vec<crate::store::Blob> = files.iter().map(|f| key(c, f)).collect();
+        let kept: BTreeSet<&str> = keep.iter().map(|b| b.path.as_ref()).collect();
+        let mut dropped = 0;
+        for p in c.listed.iter().filter(|p| !kept.contains(p.as_str())) {
+            c.dir.at(&object_store::path::Path::from(p.as_str())).delete().await?;
+            dropped += 1;
+        }
+        let hits = files.iter().filter(|f| c.listed.contains(key(c, f).path.as_ref())).count();
+        tracing::info!(
+            "cached view `{}`: {hits} of {} {table} file(s) read from the cache{}",
+            c.plan.view(),
+            files.len(),
+            if dropped > 0 { format!(", {dropped} stale rollup(s) deleted") } else { String::new() }
+        );
+        let locations: Vec<_> = keep.iter().map(|b| b.location.clone()).collect();
+        engine.register_files(c.plan.view(), &locations, c.schema.clone())?;
     }
-    let mut dropped = 0;
-    for p in cached.difference(&keep) {
-        dir.at(&object_store::path::Path::from(p.as_str())).delete().await?;
-        dropped += 1;
+    if built > 0 {
+        tracing::info!("rolled up {built} {table} file(s) into {rows} rows ({} view(s))", cached.len());
     }
-    tracing::info!(
-        "cached view `{view}`: {} of {} {} file(s) read from the cache, {built} built ({rows} rows){}",
-        files.len() - built,
-        files.len(),
-        plan.table,
-        if dropped > 0 { format!(", {dropped} stale rollup(s) deleted") } else { String::new() }
-    );
-    engine.register_files(view, &locations, schema)
+    Ok(())
+}
+
+/// The views the per-file session defines for `plans`, in order, and
+/// whether each is held in memory: a view that two or more of them read.
+fn views_for(folder: &SqlFolder, plans: &[&Plan]) -> Vec<(String, String, bool)> {
+    let names: BTreeSet<&str> = plans.iter().flat_map(|p| p.views.iter().map(|(n, _)| n.as_str())).collect();
+    let outputs: BTreeSet<&str> = plans.iter().map(|p| p.view()).collect();
+    folder
+        .views
+        .iter()
+        .filter(|v| names.contains(v.name.as_str()))
+        .map(|v| {
+            let readers = folder.views.iter().filter(|r| names.contains(r.name.as_str()) && r.refs.contains(&v.name)).count();
+            (v.name.clone(), v.sql.clone(), readers >= 2 && !outputs.contains(v.name.as_str()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -118,15 +118,28 @@ impl SqlFolder {
             }
         }
         let mut reads_usage: BTreeSet<String> = BTreeSet::new();
+        let mut defined: BTreeSet<&str> = BTreeSet::new();
         for v in &self.views {
             let big = v.refs.iter().any(|r| r == "usage" || reads_usage.contains(r));
             if big {
                 reads_usage.insert(v.name.clone());
             }
-            if let Some(plan) = cached.iter().find(|p| p.views.last().is_some_and(|(n, _)| n == &v.name)) {
-                cache::define(engine, self, plan).await?;
+            if defined.contains(v.name.as_str()) {
                 continue;
             }
+            if let Some(plan) = cached.iter().find(|p| p.view() == v.name) {
+                // with it, every cached view over the same table that is
+                // ready now: one pass over each file builds them all
+                let ready: Vec<&cache::Plan> = cached
+                    .iter()
+                    .filter(|p| p.table == plan.table && !defined.contains(p.view()))
+                    .filter(|p| p.views[..p.views.len() - 1].iter().all(|(n, _)| defined.contains(n.as_str())))
+                    .collect();
+                cache::define(engine, self, &ready).await?;
+                defined.extend(ready.iter().map(|p| p.view()));
+                continue;
+            }
+            defined.insert(v.name.as_str());
             let materialize = readers.get(v.name.as_str()).copied().unwrap_or(0) >= 2 && !big;
             engine.define_view(&v.name, &v.sql, materialize, &format!("`{}/{}.sql`", self.name, v.name)).await?;
         }
