@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::engine::Engine;
@@ -343,20 +344,28 @@ pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], moves: &Moves, 
     engine.register_batches(renewal_forecast::TABLE.name, batch.schema(), vec![batch])?;
     crate::features::SqlFolder::load(&cfg.sql_dir, "outputs", "v1")?.register(engine, &[]).await?;
     let t = &renewal_forecast_rollup::TABLE;
-    let mut groups: BTreeMap<(String, String), Vec<Renewing>> = BTreeMap::new();
+    let mut out = renewal_forecast_rollup::read(&engine.query(&format!("SELECT * FROM {}", t.name)).await?)?;
+    let index: BTreeMap<(String, String), usize> = out.iter().enumerate().map(|(i, r)| ((r.renewal_month.clone(), r.segment.clone()), i)).collect();
+    let mut filled = vec![false; out.len()];
+    let mut accounts = Vec::with_capacity(rows.len());
     for r in rows {
         let item = Renewing { arr: r.arr, p_churn: r.p_churn_by_renewal, moves: moves.of(&r.segment), lift: moves.lift(&r.segment, r.renewal_date - as_of) };
-        for key in [(r.renewal_month(), r.segment.clone()), (r.renewal_month(), "all".into()), ("all".into(), "all".into())] {
-            groups.entry(key).or_default().push(item);
+        let keys = [(r.renewal_month(), r.segment.clone()), (r.renewal_month(), "all".into()), ("all".into(), "all".into())];
+        let groups: Vec<usize> = keys.iter().filter_map(|k| index.get(k).copied()).collect();
+        for &g in &groups {
+            filled[g] = true;
         }
+        accounts.push((item, groups));
     }
-    let mut out = renewal_forecast_rollup::read(&engine.query(&format!("SELECT * FROM {}", t.name)).await?)?;
-    for r in &mut out {
-        let key = (r.renewal_month.clone(), r.segment.clone());
-        let members = groups.get(&key).ok_or_else(|| {
-            Error::Config(format!("`sql/outputs/v1/{}.sql` returned the group {key:?}, which no account is in: keep its groups to renewal_month × segment, per month and in total", t.name))
-        })?;
-        r.band = renewed_band(members, DRAWS, SEED);
+    if let Some(r) = out.iter().zip(&filled).find(|(_, f)| !**f).map(|(r, _)| r) {
+        return Err(Error::Config(format!(
+            "`sql/outputs/v1/{}.sql` returned the group {:?}, which no account is in: keep its groups to renewal_month × segment, per month and in total",
+            t.name,
+            (&r.renewal_month, &r.segment)
+        )));
+    }
+    for (r, band) in out.iter_mut().zip(renewed_bands(&accounts, index.len(), DRAWS, SEED)) {
+        r.band = band;
     }
     // months in order, each month's segments then its `all`, the total last
     let key = |r: &renewal_forecast_rollup::Row| (r.renewal_month == "all", r.renewal_month.clone(), r.segment == "all", r.segment.clone());
@@ -499,22 +508,50 @@ pub struct Renewing<'a> {
 /// differ in ARR, so the count's Poisson-binomial does not give the sum),
 /// the same figures on every run.
 pub fn renewed_band(accounts: &[Renewing], draws: usize, seed: u64) -> (f64, f64, f64) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut sums: Vec<f64> = (0..draws.max(1))
-        .map(|_| {
-            let mut sum = 0.0;
-            for a in accounts {
-                if rng.random::<f64>() >= a.p_churn {
-                    let m = if a.moves.is_empty() { 1.0 } else { a.moves.draw(rng.random::<f64>()) };
-                    sum += a.arr * (m + a.lift);
+    let one: Vec<(Renewing, Vec<usize>)> = accounts.iter().map(|a| (*a, vec![0])).collect();
+    renewed_bands(&one, 1, draws, seed)[0]
+}
+
+/// The bands of `groups` groups at once: each draw draws every account's
+/// outcome once and adds it to every group the account is in (a month's
+/// segments, the month, the total), so each group's band is its own sum's
+/// and the draws cost one pass over the accounts, not one per group. Draws
+/// come in blocks, each from its own stream of the seed, so the blocks run
+/// side by side and the figures do not depend on how many threads there are.
+pub fn renewed_bands(accounts: &[(Renewing, Vec<usize>)], groups: usize, draws: usize, seed: u64) -> Vec<(f64, f64, f64)> {
+    const BLOCK: usize = 250;
+    let draws = draws.max(1);
+    // per block, its draws' sums: draw-major, `groups` per draw
+    let blocks: Vec<Vec<f64>> = (0..draws.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|block| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(block as u64);
+            let n = BLOCK.min(draws - block * BLOCK);
+            let mut sums = vec![0.0; n * groups];
+            for d in 0..n {
+                let row = &mut sums[d * groups..(d + 1) * groups];
+                for (a, gs) in accounts {
+                    if rng.random::<f64>() >= a.p_churn {
+                        let m = if a.moves.is_empty() { 1.0 } else { a.moves.draw(rng.random::<f64>()) };
+                        let v = a.arr * (m + a.lift);
+                        for &g in gs {
+                            row[g] += v;
+                        }
+                    }
                 }
             }
-            sum
+            sums
         })
         .collect();
-    sums.sort_by(f64::total_cmp);
-    let q = |x: f64| sums[((sums.len() - 1) as f64 * x).round() as usize];
-    (q(0.1), q(0.5), q(0.9))
+    (0..groups)
+        .map(|g| {
+            let mut sums: Vec<f64> = blocks.iter().flat_map(|b| b.iter().skip(g).step_by(groups).copied()).collect();
+            sums.sort_by(f64::total_cmp);
+            let q = |x: f64| sums[((sums.len() - 1) as f64 * x).round() as usize];
+            (q(0.1), q(0.5), q(0.9))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -571,6 +608,24 @@ mod tests {
         }
         assert!(p10 < p50 && p50 < p90);
         assert_eq!(renewed_band(&accounts, 2_000, 7), renewed_band(&accounts, 2_000, 7), "a fixed seed: the same band on every run");
+    }
+
+    #[test]
+    fn groups_drawn_together_each_get_their_own_sums_band() {
+        // 40 accounts in the total; the first 20 also in a group of their own
+        let p: Vec<f64> = (0..40).map(|i| 0.05 + 0.5 * (i as f64 / 40.0)).collect();
+        let none = MoveSet::default();
+        let accounts: Vec<Renewing> = p.iter().map(|q| Renewing { arr: 10_000.0, p_churn: *q, moves: &none, lift: 0.0 }).collect();
+        let grouped: Vec<(Renewing, Vec<usize>)> = accounts.iter().enumerate().map(|(i, a)| (*a, if i < 20 { vec![0, 1] } else { vec![0] })).collect();
+        let bands = renewed_bands(&grouped, 2, 20_000, 7);
+        // the total draws exactly as the one group of every account does
+        assert_eq!(bands[0], renewed_band(&accounts, 20_000, 7));
+        // the part's band is its own sum's, not the total's
+        let alone = renewed_band(&accounts[..20], 20_000, 7);
+        for (joint, own) in [(bands[1].0, alone.0), (bands[1].1, alone.1), (bands[1].2, alone.2)] {
+            assert!((joint - own).abs() <= 10_000.0, "drawn together {joint} vs alone {own}");
+        }
+        assert!(bands[1].2 < bands[0].0, "20 accounts renew less ARR than 40: {bands:?}");
     }
 
     #[test]
