@@ -364,7 +364,8 @@ pub async fn rollup(engine: &Engine, cfg: &Config, rows: &[Row], moves: &Moves, 
             (&r.renewal_month, &r.segment)
         )));
     }
-    for (r, band) in out.iter_mut().zip(renewed_bands(&accounts, index.len(), DRAWS, SEED)) {
+    let bands = renewed_bands(&accounts, out.len(), DRAWS, SEED);
+    for (r, band) in out.iter_mut().zip(bands) {
         r.band = band;
     }
     // months in order, each month's segments then its `all`, the total last
