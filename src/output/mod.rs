@@ -4,12 +4,12 @@
 //!
 //! Writing a partition is two steps, as in delta-rs: the file is first
 //! written where readers never look, then published by one atomic step.
+//! The step depends on the store. On a local disk it is a rename:
 //!
 //! ```text
 //!  stage    <out>/_staging/<run_id>/<table>/<partition>/part-0.parquet   (readers ignore `_` folders)
 //!    │      … every table of the run is staged before any is published …
-//!  publish  rename → <out>/<table>/<partition>/part-0.parquet            (rename(2) locally; a copy,
-//!    │                                                                    atomic per object, on S3/GCS/Azure)
+//!  publish  rename(2) → <out>/<table>/<partition>/part-0.parquet
 //!  record   <out>/runs/<run_id>.json                                      (one object write)
 //! ```
 //!
@@ -17,7 +17,13 @@
 //! never a mix; a crash before publishing leaves every table as it was, and
 //! a rerun of the same `as_of` replaces the partition with identical bytes.
 //! Leftover staging folders are removed by the next run.
+//!
+//! S3, GCS and Azure have no rename (object_store's is a copy and a delete,
+//! so a crash between two tables' copies would leave a run half published).
+//! There the files are written under new names and one conditional put of
+//! a commit publishes the whole run: see `commits`.
 
+pub mod commits;
 pub mod parquet;
 pub mod tables;
 
@@ -37,7 +43,9 @@ use crate::error::{Error, Result};
 pub const FAULT_ENV: &str = "HEALTHSCORE_FAULT";
 
 pub struct Staged {
+    /// Where the file was written.
     staging: Blob,
+    /// Where a rename publishes it (on a local disk).
     target: Blob,
     pub table: String,
     pub partition: String,
@@ -55,6 +63,10 @@ pub struct Published {
 pub struct Output {
     pub root: Blob,
     pub run_id: String,
+    /// The commit log, on stores without rename; `None` on a local disk.
+    log: Option<commits::Log>,
+    /// Files staged so far by this run, so each has a name of its own.
+    staged: std::sync::atomic::AtomicUsize,
 }
 
 pub fn new_run_id() -> String {
@@ -63,7 +75,9 @@ pub fn new_run_id() -> String {
 
 impl Output {
     pub fn open(stores: &Stores, root: &Location, run_id: &str) -> Result<Output> {
-        Ok(Output { root: stores.blob(root)?, run_id: run_id.to_string() })
+        let root = stores.blob(root)?;
+        let log = (!root.location.is_local()).then(|| commits::Log::new(&root));
+        Ok(Output { root, run_id: run_id.to_string(), log, staged: Default::default() })
     }
 
     /// Writes `batches` as the one file of `<table>/<partition>/`, staged.
@@ -74,7 +88,13 @@ impl Output {
             batches.into_iter().inspect(|b| rows += b.borrow().num_rows()),
         )?;
         let rel = format!("{table}/{partition}/part-0.parquet");
-        let staging = self.root.child(&format!("_staging/{}/{rel}", self.run_id));
+        let staging = match self.log {
+            None => self.root.child(&format!("_staging/{}/{rel}", self.run_id)),
+            Some(_) => {
+                let n = self.staged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.root.child(&format!("{table}/{partition}/part-{}-{n}.parquet", self.run_id))
+            }
+        };
         staging.put(bytes).await?;
         Ok(Staged { staging, target: self.root.child(&rel), table: table.to_string(), partition: partition.to_string(), rows })
     }
@@ -85,15 +105,35 @@ impl Output {
             eprintln!("{FAULT_ENV}=after_stage: aborting between staging and publishing");
             std::process::abort();
         }
-        for s in &staged {
-            s.staging.rename_over(&s.target).await?;
+        match &self.log {
+            None => {
+                for s in &staged {
+                    s.staging.rename_over(&s.target).await?;
+                }
+            }
+            Some(log) => {
+                let prefix = self.root.path.as_ref();
+                let parts = staged
+                    .iter()
+                    .map(|s| {
+                        let file = s.staging.path.as_ref().strip_prefix(prefix).unwrap_or(s.staging.path.as_ref()).trim_start_matches('/').to_string();
+                        (format!("{}/{}", s.table, s.partition), commits::Part { file, rows: s.rows })
+                    })
+                    .collect();
+                log.commit(&self.run_id, parts).await?;
+            }
         }
         self.clean_staging().await?;
         Ok(staged.into_iter().map(|s| Published { table: s.table, partition: s.partition, rows: s.rows }).collect())
     }
 
-    /// Removes staging leftovers (this run's, and crashed runs').
+    /// Removes staging leftovers (this run's, and crashed runs'): on an
+    /// object store, every partition file the newest commit does not name.
+    /// Call it holding the run lock.
     pub async fn clean_staging(&self) -> Result<()> {
+        if let Some(log) = &self.log {
+            log.clean(&self.run_id).await?;
+        }
         let staging = self.root.child("_staging/");
         for (p, _) in staging.list().await? {
             staging.at(&p).delete().await?;
@@ -125,6 +165,11 @@ impl Output {
 
     /// Reads the partitions of `table` (newest first) — `as_of=…` folder names.
     pub async fn partitions(&self, table: &str) -> Result<Vec<String>> {
+        if let Some(log) = &self.log {
+            let mut out: Vec<String> = log.current().await?.partitions_of(table).map(str::to_string).collect();
+            out.reverse();
+            return Ok(out);
+        }
         let dir = self.root.child(&format!("{table}/"));
         let mut out: Vec<String> = dir
             .list()
@@ -144,6 +189,19 @@ impl Output {
 
     /// The one file of a published partition, if it exists.
     pub async fn read_partition(&self, table: &str, partition: &str) -> Result<Option<Vec<RecordBatch>>> {
+        if let Some(log) = &self.log {
+            let key = format!("{table}/{partition}");
+            // a later run's clean-up may have replaced the file this
+            // process's commit names: then read the newest commit, once
+            for fresh in [false, true] {
+                let commit = if fresh { log.load().await? } else { log.current().await? };
+                let Some(part) = commit.partitions.get(&key) else { return Ok(None) };
+                if let Some(bytes) = self.root.child(&part.file).get().await? {
+                    return Ok(Some(decode(bytes)?));
+                }
+            }
+            return Ok(None);
+        }
         let Some(bytes) = self.root.child(&format!("{table}/{partition}/part-0.parquet")).get().await? else {
             return Ok(None);
         };

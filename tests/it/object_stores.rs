@@ -47,6 +47,26 @@ fn start_moto(port: u16) -> Server {
     start(c, port, "moto's S3 server")
 }
 
+/// A partition as our own readers see it: through the newest commit.
+async fn published(stores: &healthscore::store::Stores, root: &str, table: &str) -> Vec<arrow::array::RecordBatch> {
+    let root = healthscore::location::Location(url::Url::parse(root).unwrap());
+    let out = healthscore::output::Output::open(stores, &root, "test-reader").unwrap();
+    out.read_partition(table, &format!("as_of={EXPORT_DATE}")).await.unwrap().unwrap_or_else(|| panic!("no {table} partition under {root}"))
+}
+
+async fn list_all(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    store.list(Some(&prefix.into())).map_ok(|m| m.location.to_string()).try_collect().await.unwrap()
+}
+
+/// The newest commit under `prefix`, as written.
+async fn newest_commit(store: &dyn ObjectStore, prefix: &str) -> serde_json::Value {
+    let mut commits = list_all(store, &format!("{prefix}/_commits")).await;
+    commits.sort();
+    let last = commits.last().expect("a commit");
+    serde_json::from_slice(&store.get(&last.as_str().into()).await.unwrap().bytes().await.unwrap()).unwrap()
+}
+
 async fn upload(store: &dyn ObjectStore, dir: &Path, prefix: &str) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
@@ -91,21 +111,44 @@ async fn the_job_reads_and_writes_s3() {
     assert_eq!(r.code, 0, "{}", r.all());
     let r = run(&["run", "-c", cfg]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let key = format!("healthscore/account_scores/as_of={EXPORT_DATE}/part-0.parquet");
-    let first = store.get(&key.as_str().into()).await.unwrap().bytes().await.unwrap();
-    let batches = healthscore::output::decode(first.clone()).unwrap();
-    assert!(batches[0].num_rows() > 1000);
-    // a rerun replaces the partition with the same bytes, and leaves no staging or lock behind
+    let reader = healthscore::store::Stores::new(
+        [("aws_endpoint", endpoint.as_str()), ("aws_allow_http", "true"), ("aws_region", "us-east-1"), ("aws_access_key_id", "test"), ("aws_secret_access_key", "test")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let root = "s3://warehouse/healthscore/";
+    let first = published(&reader, root, "account_scores").await;
+    assert!(first.iter().map(|b| b.num_rows()).sum::<usize>() > 1000);
+    let committed = newest_commit(&store, "healthscore").await;
+    let key = format!("account_scores/as_of={EXPORT_DATE}");
+    let first_file = committed["partitions"][&key]["file"].as_str().unwrap().to_string();
+
+    // killed between staging and the commit: the files are on the store, but
+    // readers stay on the previous run's partitions, every table of it
+    let r = hs_env(&["run", "-c", cfg], &[env[0], env[1], env[2], ("HEALTHSCORE_FAULT", "after_stage")]);
+    assert_ne!(r.code, 0, "the fault aborts the run: {}", r.all());
+    let staged: Vec<String> = list_all(&store, "healthscore").await.into_iter().filter(|p| p.contains(&format!("{key}/part-")) && !p.ends_with(&first_file)).collect();
+    assert_eq!(staged.len(), 1, "the killed run staged its own account_scores file: {staged:?}");
+    assert_eq!(newest_commit(&store, "healthscore").await, committed, "no commit was made");
+    assert_eq!(published(&reader, root, "account_scores").await, first);
+
+    // the rerun takes over the dead run's lock, clears its files, and commits
     let r = run(&["run", "-c", cfg]);
     assert_eq!(r.code, 0, "{}", r.all());
-    let second = store.get(&key.as_str().into()).await.unwrap().bytes().await.unwrap();
-    assert_eq!(first, second);
-    let listed: Vec<String> = {
-        use futures::TryStreamExt;
-        store.list(Some(&"healthscore".into())).map_ok(|m| m.location.to_string()).try_collect().await.unwrap()
-    };
+    assert_eq!(published(&reader, root, "account_scores").await, first, "a rerun of the same as_of gives the same rows");
+    let recommitted = newest_commit(&store, "healthscore").await;
+    assert_ne!(recommitted["partitions"][&key]["file"], committed["partitions"][&key]["file"]);
+    let listed = list_all(&store, "healthscore").await;
     assert!(!listed.iter().any(|p| p.contains("_staging") || p.ends_with("_lock")), "{listed:?}");
-    assert_eq!(listed.iter().filter(|p| p.contains("/runs/")).count(), 2);
+    let partitions = recommitted["partitions"].as_object().unwrap();
+    let files: Vec<&String> = listed.iter().filter(|p| p.ends_with(".parquet") && !p.contains("/_cache/")).collect();
+    assert_eq!(files.len(), partitions.len(), "one file per committed partition, the dead run's gone: {files:?}");
+    for part in partitions.values() {
+        let file = format!("healthscore/{}", part["file"].as_str().unwrap());
+        assert!(files.contains(&&file), "{file} is committed but not on the store");
+    }
+    assert_eq!(listed.iter().filter(|p| p.contains("/runs/")).count(), 2, "the two runs that finished have their manifests: {listed:?}");
     // a broken file on S3 is named like a local one
     store.put(&"exports/2026-11-01/nps/part-broken.parquet".into(), PutPayload::from_static(b"not parquet")).await.unwrap();
     let r = run(&["validate", "-c", cfg]);
@@ -164,14 +207,22 @@ async fn the_job_reads_and_writes_azure_blob_storage() {
         let r = run(&[step, "-c", cfg]);
         assert_eq!(r.code, 0, "{step}: {}", r.all());
     }
-    let key = format!("healthscore/account_scores/as_of={EXPORT_DATE}/part-0.parquet");
-    let first = store.get(&key.as_str().into()).await.unwrap().bytes().await.unwrap();
-    assert!(healthscore::output::decode(first.clone()).unwrap()[0].num_rows() > 100);
-    // a rerun replaces the partition with the same bytes (its lock a
-    // conditional put on the container) and leaves no staging or lock behind
+    let reader = healthscore::store::Stores::new(
+        [("azure_endpoint", endpoint.as_str()), ("azure_storage_account_name", AZURITE_ACCOUNT), ("azure_allow_http", "true"), ("azure_storage_account_key", AZURITE_KEY)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let root = "az://warehouse/healthscore/";
+    let first = published(&reader, root, "account_scores").await;
+    assert!(first.iter().map(|b| b.num_rows()).sum::<usize>() > 100);
+    // a rerun commits the same rows (its lock and its commit conditional
+    // puts on the container) and leaves no staging or lock behind
+    let before = newest_commit(&store, "healthscore").await["seq"].as_u64().unwrap();
     let r = run(&["run", "-c", cfg]);
     assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(first, store.get(&key.as_str().into()).await.unwrap().bytes().await.unwrap());
+    assert_eq!(first, published(&reader, root, "account_scores").await);
+    assert!(newest_commit(&store, "healthscore").await["seq"].as_u64().unwrap() > before, "the rerun committed");
     let listed: Vec<String> = {
         use futures::TryStreamExt;
         store.list(Some(&"healthscore".into())).map_ok(|m| m.location.to_string()).try_collect().await.unwrap()
