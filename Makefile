@@ -9,7 +9,7 @@ BIN := $(CARGO_TARGET_DIR)/release/healthscore
 # What setup found or installed: CMAKE=… HEALTHSCORE_PYTHON=…
 SETUP_ENV = env $$(cat .setup.env)
 
-.PHONY: setup setup-test build demo test bench bench-scale clean-demo
+.PHONY: setup setup-test build demo test bench bench-scale bench-where clean-demo
 
 setup:
 	@scripts/setup.sh > .setup.env.tmp && mv .setup.env.tmp .setup.env
@@ -34,6 +34,10 @@ bench: build
 # time and peak RSS per stage at 10k, 100k and 300k accounts (BENCH_SIZES=…)
 bench-scale: build
 	$(SETUP_ENV) benches/scale.sh
+
+# features from local disk, from a local S3 server and on a one-machine Ballista cluster
+bench-where: build
+	$(SETUP_ENV) benches/where.sh
 
 clean-demo:
 	rm -rf data/demo out models/churn

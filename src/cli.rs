@@ -63,6 +63,22 @@ pub enum Cmd {
     Backfill(BackfillArgs),
     /// Write a dbt `sources.yml` declaring the results tables, their columns and what each means.
     DbtSources(DbtSourcesArgs),
+    /// Run a Ballista scheduler and its executors on this machine, in this
+    /// process, until stopped: a cluster to try `engine.kind: ballista` on
+    /// (a real one runs Ballista's own scheduler and executor binaries).
+    #[cfg(feature = "ballista")]
+    Cluster(ClusterArgs),
+}
+
+#[cfg(feature = "ballista")]
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// Executors to start.
+    #[arg(long, default_value_t = 2)]
+    pub executors: usize,
+    /// Task slots per executor.
+    #[arg(long, default_value_t = 1)]
+    pub vcores: usize,
 }
 
 #[derive(Args, Debug)]
@@ -293,6 +309,13 @@ pub async fn run(cmd: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Features(a) => features(a).await?,
+        #[cfg(feature = "ballista")]
+        Cmd::Cluster(a) => {
+            let addr = crate::engine::ballista::start_local(a.executors, a.vcores).await?;
+            // the one line a script reads to find the scheduler
+            println!("scheduler df://localhost:{} with {} executors of {} task slots", addr.port(), a.executors.max(1), a.vcores.max(1));
+            tokio::signal::ctrl_c().await.map_err(|e| Error::other("waiting for Ctrl-C", e))?;
+        }
         Cmd::Score(a) => {
             let cfg = Config::load(&a.common.config)?;
             let done = pipeline::score(&cfg, a.as_of, Command::Score).await?;

@@ -141,6 +141,21 @@ pub fn machine_memory_mb() -> Option<usize> {
     }
 }
 
+/// Where `engine.kind` runs the feature SQL: `None` on this machine, else
+/// the Ballista scheduler's gRPC address.
+fn engine_scheduler(e: &raw::RawEngine) -> Result<Option<String>> {
+    match (e.kind.as_deref().unwrap_or("local"), e.scheduler.as_deref()) {
+        ("local", None) => Ok(None),
+        ("local", Some(_)) => Err(Error::Config("`engine.scheduler` is set but `engine.kind` is not `ballista`".into())),
+        ("ballista", None) => Err(Error::Config("`engine.kind: ballista` needs `engine.scheduler: df://host:50050`".into())),
+        #[cfg(feature = "ballista")]
+        ("ballista", Some(s)) => crate::engine::ballista::scheduler_url(s).map(Some).map_err(|e| Error::Config(format!("`engine.scheduler`: {e}"))),
+        #[cfg(not(feature = "ballista"))]
+        ("ballista", Some(_)) => Err(Error::Config("`engine.kind: ballista`: this healthscore was built without the `ballista` feature".into())),
+        (other, _) => Err(Error::Config(format!("`engine.kind`: `{other}` is not `local` or `ballista`"))),
+    }
+}
+
 /// `engine.memory_limit_mb` when unset: 60 % of what the process may use
 /// (the rest is LightGBM's matrices, the frame and the Parquet writers), at
 /// least 512 MB.
@@ -162,6 +177,9 @@ pub struct Config {
     pub memory_limit_mb: usize,
     pub threads: Option<usize>,
     pub spill_dir: Option<PathBuf>,
+    /// The scheduler's gRPC address when the feature SQL runs on a Ballista
+    /// cluster (`engine.kind: ballista`); `None`: on this machine.
+    pub scheduler: Option<String>,
     pub models_dir: Location,
     pub model_name: String,
     pub sql_dir: PathBuf,
@@ -572,10 +590,12 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
         return Err(Error::Config("`engine.threads` must be at least 1".into()));
     }
     let spill_dir = raw.engine.spill_dir.as_deref().map(|d| normalize(&base.join(d)));
+    let scheduler = engine_scheduler(&raw.engine)?;
     Ok(Config {
         memory_limit_mb,
         threads: raw.engine.threads,
         spill_dir,
+        scheduler,
         base_dir: base.to_path_buf(),
         warehouse,
         export_date: raw.warehouse.export_date,

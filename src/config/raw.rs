@@ -139,6 +139,10 @@ pub struct RawEngine {
     pub threads: Option<usize>,
     /// Where spills go (default: the system's temp folder).
     pub spill_dir: Option<String>,
+    /// `local` (default) or `ballista`: the feature SQL on a Ballista cluster.
+    pub kind: Option<String>,
+    /// The Ballista scheduler, `df://host:50050` (with `kind: ballista`).
+    pub scheduler: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -9,6 +9,8 @@
 //! `<table>`. An optional table that is absent is registered empty, so the
 //! feature SQL still plans; the features that need it are dropped.
 
+#[cfg(feature = "ballista")]
+pub mod ballista;
 pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,6 +83,9 @@ pub struct Engine {
     /// DataFusion's session, behind the methods below, so that another engine
     /// (Ballista) can offer the same surface.
     ctx: SessionContext,
+    /// Where queries run when not here (`engine.kind: ballista`).
+    #[cfg(feature = "ballista")]
+    cluster: Option<ballista::Cluster>,
     pub stores: Stores,
     pub cfg: Config,
     pub tables: BTreeMap<&'static str, InputTable>,
@@ -211,7 +216,23 @@ impl Engine {
         let threads = cfg.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let ctx = session(threads, cfg.memory_limit_mb, cfg.spill_dir.as_deref())?;
         let export_date = cfg.export_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-        let mut engine = Engine { ctx, stores, cfg: cfg.clone(), tables: BTreeMap::new(), warnings: vec![], export_date };
+        #[cfg(feature = "ballista")]
+        let cluster = cfg.scheduler.clone().map(|url| {
+            tracing::info!("the feature SQL runs on the Ballista cluster at {url}; training and scoring here");
+            let c = ballista::Cluster::new(url, session_config(threads));
+            c.adopt(&ctx);
+            c
+        });
+        let mut engine = Engine {
+            ctx,
+            #[cfg(feature = "ballista")]
+            cluster,
+            stores,
+            cfg: cfg.clone(),
+            tables: BTreeMap::new(),
+            warnings: vec![],
+            export_date,
+        };
         let mut problems = Vec::new();
         for src in &cfg.tables {
             let spec = contract::table(src.name).expect("config tables come from the contract");
@@ -480,7 +501,29 @@ impl Engine {
     /// Runs a query and collects its batches.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let df = self.ctx.sql(sql).await.map_err(|e| self.query_error("planning a query", e))?;
-        df.collect().await.map_err(|e| self.query_error("running a query", e))
+        // EXPLAIN ANALYZE times the plan where it runs: here
+        let here = sql.trim_start().get(..7).is_some_and(|w| w.eq_ignore_ascii_case("explain"));
+        if here {
+            return df.collect().await.map_err(|e| self.query_error("running a query", e));
+        }
+        self.collect(df).await.map_err(|e| self.query_error("running a query", e))
+    }
+
+    /// Runs `df` here, or on the Ballista cluster when there is one.
+    async fn collect(&self, df: DataFrame) -> datafusion::error::Result<Vec<RecordBatch>> {
+        #[cfg(feature = "ballista")]
+        if let Some(c) = &self.cluster {
+            return c.collect(df).await;
+        }
+        df.collect().await
+    }
+
+    /// Whether queries run on a Ballista cluster.
+    pub fn distributed(&self) -> bool {
+        #[cfg(feature = "ballista")]
+        return self.cluster.is_some();
+        #[cfg(not(feature = "ballista"))]
+        false
     }
 
     /// A failed query as our error. Running out of the memory pool is the
@@ -489,6 +532,9 @@ impl Engine {
     pub fn query_error(&self, context: impl Into<String>, e: datafusion::error::DataFusionError) -> Error {
         let context = context.into();
         let text = e.to_string();
+        if let Some(at) = text.find("no Ballista scheduler answers at") {
+            return Error::Usage(format!("{context}: {}", &text[at..]));
+        }
         let exhausted = matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) || text.contains("Resources exhausted");
         if !exhausted {
             return Error::other(context, e);
@@ -508,9 +554,11 @@ impl Engine {
     pub async fn define_view(&self, name: &str, sql: &str, materialize: bool, what: &str) -> Result<()> {
         let _ = self.ctx.deregister_table(name);
         let plan = self.ctx.sql(sql).await.map_err(|e| Error::Config(format!("{what}: {e}")))?;
-        if materialize {
+        // on a cluster a view held here would travel inside every plan that
+        // reads it (and past gRPC's message limit): the executors recompute it
+        if materialize && !self.distributed() {
             let schema = Arc::new(plan.schema().as_arrow().clone());
-            let batches = plan.collect().await.map_err(|e| self.query_error(what, e))?;
+            let batches = self.collect(plan).await.map_err(|e| self.query_error(what, e))?;
             return self.register_batches(name, schema, batches);
         }
         self.ctx.register_table(name, plan.into_view()).map_err(|e| Error::other(format!("registering view `{name}`"), e))?;

@@ -233,7 +233,20 @@ impl FeatureSet {
     pub async fn register(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<()> {
         register_dates(engine, dates)?;
         register_vocabulary(engine, &self.vocabulary(&engine.cfg))?;
-        for f in text::udfs(self.lexicon.clone(), self.long_messages.clone()) {
+        let udfs = text::udfs(self.lexicon.clone(), self.long_messages.clone());
+        if engine.distributed() {
+            // the executors decode a plan with the functions they know:
+            // DataFusion's, not ours
+            let calls = |v: &View| udfs.iter().map(|f| f.name().to_string()).find(|n| v.sql.contains(&format!("{n}(")));
+            if let Some((v, f)) = self.sql.views.iter().find_map(|v| calls(v).map(|f| (v, f))) {
+                return Err(Error::Config(format!(
+                    "`{}/{}.sql` calls `{f}`, one of healthscore's text functions, which a Ballista executor does not have: \
+                     on a cluster (`engine.kind: ballista`) use a feature set without them (v1, v2 or v4)",
+                    self.sql.name, v.name
+                )));
+            }
+        }
+        for f in udfs {
             engine.register_udf(f);
         }
         self.sql.register(engine, &self.cached).await

@@ -18,3 +18,4 @@ mod drift;
 mod report;
 mod stack;
 mod signals;
+mod cluster;
