@@ -16,18 +16,7 @@ mkdir -p "$B"
 B=$(cd "$B" && pwd)
 FS=${BENCH_FEATURES:-v4}
 
-# wall_s and peak_rss_mb of one command, as "<secs> <MB>"; a command that
-# fails prints "failed exit=N" and its last line goes to stderr
-measure() {
-  local out
-  out=$("$PY" benches/measure.py -- "$@" 2>&1 >/dev/null | tail -2)
-  if ! grep -q '"exit": 0' <<<"$out"; then
-    echo "$out" | head -1 >&2
-    echo "failed exit=$(grep -oE '"exit": -?[0-9]+' <<<"$out" | grep -oE -- '-?[0-9]+$')"
-    return
-  fi
-  grep -oE '"wall_s": [0-9.]+, "peak_rss_mb": [0-9]+' <<<"$out" | sed -E 's/"wall_s": ([0-9.]+), "peak_rss_mb": ([0-9]+)/\1 \2/'
-}
+source benches/measure.sh
 
 printf '%-9s %-13s %-22s %9s %9s\n' accounts usage_rows stage wall_s peak_mb
 for N in ${BENCH_SIZES:-10000 100000 300000}; do

@@ -28,17 +28,7 @@ if [ ! -d "$D/data/accounts" ]; then
 fi
 echo "export: $(du -sh "$D/data" | cut -f1), $(find "$D/data" -name '*.parquet' | wc -l) files"
 
-# "<secs> <MB>" of one command (or "failed exit=N")
-measure() {
-  local out
-  out=$("$PY" benches/measure.py -- "$@" 2>&1 >/dev/null | tail -2)
-  if ! grep -q '"exit": 0' <<<"$out"; then
-    echo "$out" | head -1 >&2
-    echo "failed exit=$(grep -oE '"exit": -?[0-9]+' <<<"$out" | grep -oE -- '-?[0-9]+$')"
-    return
-  fi
-  grep -oE '"wall_s": [0-9.]+, "peak_rss_mb": [0-9]+' <<<"$out" | sed -E 's/"wall_s": ([0-9.]+), "peak_rss_mb": ([0-9]+)/\1 \2/'
-}
+source benches/measure.sh
 
 config() { # name base_uri output_uri extra
   cat > "$D/$1.yaml" <<YAML
