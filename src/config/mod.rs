@@ -149,11 +149,23 @@ fn engine_scheduler(e: &raw::RawEngine) -> Result<Option<String>> {
         ("local", Some(_)) => Err(Error::Config("`engine.scheduler` is set but `engine.kind` is not `ballista`".into())),
         ("ballista", None) => Err(Error::Config("`engine.kind: ballista` needs `engine.scheduler: df://host:50050`".into())),
         #[cfg(feature = "ballista")]
-        ("ballista", Some(s)) => crate::engine::ballista::scheduler_url(s).map(Some).map_err(|e| Error::Config(format!("`engine.scheduler`: {e}"))),
+        ("ballista", Some(s)) => scheduler_url(s).map(Some).map_err(|e| Error::Config(format!("`engine.scheduler`: {e}"))),
         #[cfg(not(feature = "ballista"))]
         ("ballista", Some(_)) => Err(Error::Config("`engine.kind: ballista`: this healthscore was built without the `ballista` feature".into())),
         (other, _) => Err(Error::Config(format!("`engine.kind`: `{other}` is not `local` or `ballista`"))),
     }
+}
+
+/// `df://host[:port]` (Ballista's scheme; port 50050 when left out) as the
+/// scheduler's gRPC address.
+#[cfg_attr(not(feature = "ballista"), allow(dead_code))]
+fn scheduler_url(s: &str) -> std::result::Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL ({e}): write `df://host:50050`"))?;
+    if url.scheme() != "df" {
+        return Err(format!("`{s}`: the scheduler's address is `df://host:port`"));
+    }
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("`{s}` names no host"))?;
+    Ok(format!("http://{host}:{}", url.port().unwrap_or(50050)))
 }
 
 /// `engine.memory_limit_mb` when unset: 60 % of what the process may use
@@ -651,6 +663,14 @@ pub fn check_name(key: &str, v: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scheduler_is_named_by_a_df_url() {
+        assert_eq!(scheduler_url("df://sched.internal:50051").unwrap(), "http://sched.internal:50051");
+        assert_eq!(scheduler_url("df://localhost").unwrap(), "http://localhost:50050");
+        assert!(scheduler_url("http://localhost:50050").unwrap_err().contains("df://host:port"));
+        assert!(scheduler_url("localhost:50050").is_err());
+    }
 
     fn cfg(yaml: &str) -> Result<Config> {
         Config::from_yaml(yaml, Path::new("/etc/hs"))

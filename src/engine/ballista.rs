@@ -36,17 +36,6 @@ pub struct Cluster {
     config: SessionConfig,
 }
 
-/// `df://host[:port]` (Ballista's scheme; port 50050 when left out) as the
-/// scheduler's gRPC address.
-pub fn scheduler_url(s: &str) -> std::result::Result<String, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL ({e}): write `df://host:50050`"))?;
-    if url.scheme() != "df" {
-        return Err(format!("`{s}`: the scheduler's address is `df://host:port`"));
-    }
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("`{s}` names no host"))?;
-    Ok(format!("http://{host}:{}", url.port().unwrap_or(50050)))
-}
-
 impl Cluster {
     pub fn new(url: String, config: SessionConfig) -> Cluster {
         let mut config = config.upgrade_for_ballista();
@@ -115,15 +104,4 @@ pub async fn start_local(executors: usize, vcores: usize) -> Result<SocketAddr> 
             .map_err(|e| Error::other("starting a Ballista executor", e))?;
     }
     Ok(addr)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_scheduler_is_named_by_a_df_url() {
-        assert_eq!(super::scheduler_url("df://sched.internal:50051").unwrap(), "http://sched.internal:50051");
-        assert_eq!(super::scheduler_url("df://localhost").unwrap(), "http://localhost:50050");
-        assert!(super::scheduler_url("http://localhost:50050").unwrap_err().contains("df://host:port"));
-        assert!(super::scheduler_url("localhost:50050").is_err());
-    }
 }
