@@ -168,6 +168,9 @@ fn scheduler_url(s: &str) -> std::result::Result<String, String> {
     Ok(format!("http://{host}:{}", url.port().unwrap_or(50050)))
 }
 
+/// `engine.snapshots_per_pass` when unset.
+pub const DEFAULT_SNAPSHOTS_PER_PASS: usize = 4;
+
 /// `engine.memory_limit_mb` when unset: 60 % of what the process may use
 /// (the rest is LightGBM's matrices, the frame and the Parquet writers), at
 /// least 512 MB.
@@ -192,6 +195,9 @@ pub struct Config {
     /// The scheduler's gRPC address when the feature SQL runs on a Ballista
     /// cluster (`engine.kind: ballista`); `None`: on this machine.
     pub scheduler: Option<String>,
+    /// `engine.snapshots_per_pass`: how many snapshot dates one query of the
+    /// feature SQL builds (a training frame's twelve are built in passes).
+    pub snapshots_per_pass: usize,
     pub models_dir: Location,
     pub model_name: String,
     pub sql_dir: PathBuf,
@@ -603,11 +609,16 @@ fn resolve(raw: raw::RawConfig, base: &Path) -> Result<Config> {
     }
     let spill_dir = raw.engine.spill_dir.as_deref().map(|d| normalize(&base.join(d)));
     let scheduler = engine_scheduler(&raw.engine)?;
+    let snapshots_per_pass = raw.engine.snapshots_per_pass.unwrap_or(DEFAULT_SNAPSHOTS_PER_PASS);
+    if snapshots_per_pass == 0 {
+        return Err(Error::Config("`engine.snapshots_per_pass` must be at least 1".into()));
+    }
     Ok(Config {
         memory_limit_mb,
         threads: raw.engine.threads,
         spill_dir,
         scheduler,
+        snapshots_per_pass,
         base_dir: base.to_path_buf(),
         warehouse,
         export_date: raw.warehouse.export_date,

@@ -143,6 +143,9 @@ pub struct RawEngine {
     pub kind: Option<String>,
     /// The Ballista scheduler, `df://host:50050` (with `kind: ballista`).
     pub scheduler: Option<String>,
+    /// Snapshot dates one query of the feature SQL builds; more dates are
+    /// built that many at a time (less memory, the usage read once per pass).
+    pub snapshots_per_pass: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

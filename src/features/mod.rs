@@ -197,7 +197,36 @@ impl FeatureSet {
     /// Registers every view (computing the shared small ones once) for `dates`,
     /// and returns the output view's rows sorted by (as_of, account_id).
     pub async fn build(&self, engine: &Engine, dates: &[NaiveDate]) -> Result<Vec<RecordBatch>> {
-        self.register(engine, dates).await?;
+        // Every view reads a snapshot's facts from before its `as_of` alone,
+        // so the dates can be built a few at a time: each pass holds the
+        // per-(account, date, user) groups of its own dates only, and the
+        // passes, in date order, concatenate to the one query's ordered rows.
+        let per_pass = engine.cfg.snapshots_per_pass.max(1);
+        let mut sorted = dates.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        let passes: Vec<&[NaiveDate]> = if sorted.len() <= per_pass { vec![&sorted[..]] } else { sorted.chunks(per_pass).collect() };
+        let mut out = Vec::new();
+        for (i, pass) in passes.iter().enumerate() {
+            if passes.len() > 1 {
+                tracing::info!("feature pass {} of {}: {} to {}", i + 1, passes.len(), pass[0], pass[pass.len() - 1]);
+            }
+            self.register(engine, pass).await?;
+            out.extend(self.query_output(engine).await?);
+        }
+        if passes.len() > 1 {
+            // what reads the views next (the labels read `snapshots`) sees every date
+            self.register(engine, dates).await?;
+        }
+        let long = self.long_messages.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if long > 0 {
+            tracing::warn!("{long} message scorings read only the first {} characters of a longer text (sentiment and intents)", text::MAX_CHARS);
+        }
+        Ok(out)
+    }
+
+    /// The output view's rows for the registered dates, in (as_of, account_id) order.
+    async fn query_output(&self, engine: &Engine) -> Result<Vec<RecordBatch>> {
         let features = self.available(&engine.present_tables());
         let cols: Vec<String> = std::iter::once("account_id".to_string())
             .chain(std::iter::once("as_of".to_string()))
@@ -205,16 +234,11 @@ impl FeatureSet {
             .collect();
         let sql = format!("SELECT {} FROM {} ORDER BY as_of, account_id", cols.join(", "), self.spec.output);
         let where_ = format!("feature set `{}`, view `{}`", self.version, self.spec.output);
-        let out = engine.query(&sql).await.map_err(|e| match e {
+        engine.query(&sql).await.map_err(|e| match e {
             Error::Other { context, source } => Error::Other { context: format!("{where_}: {context}"), source },
             Error::Usage(m) => Error::Usage(format!("{where_}: {m}")),
             e => e,
-        })?;
-        let long = self.long_messages.swap(0, std::sync::atomic::Ordering::Relaxed);
-        if long > 0 {
-            tracing::warn!("{long} message scorings read only the first {} characters of a longer text (sentiment and intents)", text::MAX_CHARS);
-        }
-        Ok(out)
+        })
     }
 
     /// The words this set reads an export through: its defaults, with each

@@ -478,3 +478,39 @@ async fn the_cached_usage_rollups_give_v2s_frame_on_both_companies_and_a_new_fil
     assert_eq!(frame_as(&ocfg, "v4", &odates).await, oraw, "the other company's frame from the rollups differs");
     assert_eq!(rollups(&odir.join("out"), "stg_usage_days").len(), 1);
 }
+
+/// The frame of `cfg`'s export under `version` built `per_pass` dates at a
+/// time, as text, with the snapshot dates the labels then see.
+async fn frame_in_passes(cfg: &Config, version: &str, dates: &[NaiveDate], per_pass: usize) -> (String, usize) {
+    let mut cfg = cfg.clone();
+    cfg.feature_version = version.to_string();
+    cfg.snapshots_per_pass = per_pass;
+    let engine = Engine::open(&cfg).await.unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, &cfg.feature_version).unwrap();
+    let b = fs.build(&engine, dates).await.unwrap();
+    healthscore::features::SqlFolder::load(&cfg.sql_dir, "labels", healthscore::model::train::LABELS_VERSION).unwrap().register(&engine, &[]).await.unwrap();
+    let l = engine.query("SELECT count(DISTINCT as_of) AS n FROM labels").await.unwrap();
+    let n = l[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0) as usize;
+    (arrow::util::pretty::pretty_format_batches(&b).unwrap().to_string(), n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_built_a_few_dates_per_pass_equals_the_frame_in_one_pass_on_both_companies() {
+    let c = company();
+    let cfg = Config::load(&c.config).unwrap();
+    let odir = scratch("passes-other");
+    let o = crate::other_company::build(&odir, 300, 5);
+    let ocfg = Config::load(&o.config).unwrap();
+    // five dates in passes of two (2 + 2 + 1), given out of order
+    let mut dates = healthscore::features::monthly(NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 4, 1).unwrap());
+    dates.reverse();
+    for (company, cfg) in [("the generator's", &cfg), ("the other", &ocfg)] {
+        for version in ["v1", "v2", "v3", "v4"] {
+            let (one, n1) = frame_in_passes(cfg, version, &dates, 12).await;
+            let (passes, n) = frame_in_passes(cfg, version, &dates, 2).await;
+            assert!(one.lines().count() > 5 * 100, "{company} company, {version}: {} lines", one.lines().count());
+            assert_eq!(passes, one, "{company} company, {version}: the frame in passes of two differs from the frame in one pass");
+            assert_eq!((n1, n), (5, 5), "{company} company, {version}: the labels after the build see every date");
+        }
+    }
+}
