@@ -169,7 +169,7 @@ fn scheduler_url(s: &str) -> std::result::Result<String, String> {
 }
 
 /// `engine.snapshots_per_pass` when unset.
-pub const DEFAULT_SNAPSHOTS_PER_PASS: usize = 4;
+pub const DEFAULT_SNAPSHOTS_PER_PASS: usize = 12;
 
 /// `engine.memory_limit_mb` when unset: 60 % of what the process may use
 /// (the rest is LightGBM's matrices, the frame and the Parquet writers), at
