@@ -196,7 +196,7 @@ pub struct Config {
     /// cluster (`engine.kind: ballista`); `None`: on this machine.
     pub scheduler: Option<String>,
     /// `engine.snapshots_per_pass`: how many snapshot dates one query of the
-    /// feature SQL builds (a training frame's twelve are built in passes).
+    /// feature SQL builds; more are built that many at a time.
     pub snapshots_per_pass: usize,
     pub models_dir: Location,
     pub model_name: String,
