@@ -166,7 +166,22 @@ impl Model {
         Ok(per_row)
     }
 
+    /// Every score of every row, with its reasons: the model's TreeSHAP
+    /// contributions (whose sum is the renewal-now log-odds), or the rules
+    /// score's points.
     pub fn predict(&self, frame: &Frame, features: &[&Feature], weights: &BTreeMap<String, f64>) -> Result<Scores> {
+        self.scores(frame, features, weights, true)
+    }
+
+    /// The same scores without the model's reasons (`contributions` is empty
+    /// for a model): the renewal-now probability comes from LightGBM's own
+    /// prediction rather than TreeSHAP's sum, which is the same number but
+    /// costs a TreeSHAP pass. For measuring a model, not explaining it.
+    pub fn probabilities(&self, frame: &Frame, features: &[&Feature], weights: &BTreeMap<String, f64>) -> Result<Scores> {
+        self.scores(frame, features, weights, false)
+    }
+
+    fn scores(&self, frame: &Frame, features: &[&Feature], weights: &BTreeMap<String, f64>, explain: bool) -> Result<Scores> {
         let n = frame.rows();
         let w = frame.width();
         if self.is_rules() {
@@ -195,7 +210,7 @@ impl Model {
                 hazards: vec![vec![]; n],
             });
         }
-        let (Some(exp), Some(cal), Some(ens)) = (&self.expansion, &self.calibration, &self.ensemble) else {
+        let (Some(hz), Some(exp), Some(cal), Some(ens)) = (&self.hazard, &self.expansion, &self.calibration, &self.ensemble) else {
             return Err(Error::Usage("the model has no expansion model or calibration".into()));
         };
         let hazards = self.hazards(frame)?;
@@ -207,6 +222,11 @@ impl Model {
         }
         let p_expand: Vec<f64> = exp.predict(&frame.x)?.into_iter().map(|p| cal.expansion.apply(p)).collect();
         let now = hazard_matrix(frame, 0, true);
+        if !explain {
+            let p_now: Vec<f64> = hz.predict(&now)?.into_iter().map(|p| cal.hazard.apply(p)).collect();
+            let health = p_now.iter().map(|p| 100.0 * (1.0 - p)).collect();
+            return Ok(Scores { p_churn, p_expand, p_churn_at_renewal: p_now.into_iter().map(Some).collect(), health, contributions: vec![], hazards });
+        }
         let t = std::time::Instant::now();
         let contrib = ens.contributions(&now);
         let secs = t.elapsed().as_secs_f64();

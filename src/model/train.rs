@@ -530,7 +530,7 @@ fn health_checks(frame: &Frame, labels: &[Label], te: &[usize], features: &[&Fea
     let rules_health = rules::score(&sub, features, &cfg.rule_weights).health;
     let rules_tiers = cfg.tiers.clone().unwrap_or(FIXED_TIERS);
     let model = match model {
-        Some((m, tiers)) => Some(health_check(&m.predict(&sub, features, &cfg.rule_weights)?.health, frame, labels, te, tiers, max_h)),
+        Some((m, tiers)) => Some(health_check(&m.probabilities(&sub, features, &cfg.rule_weights)?.health, frame, labels, te, tiers, max_h)),
         None => None,
     };
     Ok(HealthChecks { model, rules: health_check(&rules_health, frame, labels, te, &rules_tiers, max_h) })
@@ -763,7 +763,7 @@ async fn evaluate_current(
     let batches = fs.build(engine, test).await?;
     let (f, _) = frame::build(&batches, &feats, Some(&cur.card.vocab))?;
     let model = Model::from_stored(cur, cfg.training.num_threads)?;
-    let s = model.predict(&f, &feats, &cfg.rule_weights)?;
+    let s = model.probabilities(&f, &feats, &cfg.rule_weights)?;
     let (p, y): (Vec<f64>, Vec<bool>) = (0..f.rows())
         .filter_map(|i| label_of.get(&(f.account_id[i].as_str(), f.as_of[i])).and_then(|l| l.churned_within(max_h)).map(|y| (s.p_churn[k][i], y)))
         .unzip();
@@ -892,7 +892,7 @@ pub fn fit(frame: &Frame, labels: &[Label], tr: &[usize], va: &[usize], cfg: &Co
 
 /// The model's metrics per target (`churn_30d`, …, `expand_90d`) on rows `te`.
 pub fn evaluate(model: &Model, frame: &Frame, labels: &[Label], te: &[usize], features: &[&Feature], cfg: &Config) -> Result<BTreeMap<String, Metrics>> {
-    let scores = model.predict(&frame.select(te), features, &cfg.rule_weights)?;
+    let scores = model.probabilities(&frame.select(te), features, &cfg.rule_weights)?;
     let mut out = BTreeMap::new();
     for (k, h) in cfg.training.horizons.iter().enumerate() {
         let (p, y): (Vec<f64>, Vec<bool>) =

@@ -477,3 +477,33 @@ fn too_few_churns_to_calibrate_leave_the_model_uncalibrated_and_unpromoted() {
         serde_json::from_str(&std::fs::read_to_string(models.join("churn").join(&new).join("calibration.json")).unwrap()).unwrap();
     assert!(cal.hazard.is_identity());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probabilities_without_reasons_equal_the_explained_scores() {
+    use healthscore::features::FeatureSet;
+    use healthscore::model::{frame, registry::Registry, Model};
+    let c = company();
+    let cfg = healthscore::config::Config::load(&c.config).unwrap();
+    let engine = healthscore::engine::Engine::open(&cfg).await.unwrap();
+    let registry = Registry::open(&engine.stores, &cfg).unwrap();
+    let stored = registry.load(&registry.current().await.unwrap().unwrap()).await.unwrap();
+    let fs = FeatureSet::load(&cfg.sql_dir, &stored.card.feature_set.version).unwrap();
+    let feats: Vec<_> = stored.card.features.iter().map(|n| fs.spec.get(n).unwrap()).collect();
+    let batches = fs.build(&engine, &[chrono::NaiveDate::from_ymd_opt(2026, 5, 1).unwrap()]).await.unwrap();
+    let (f, _) = frame::build(&batches, &feats, Some(&stored.card.vocab)).unwrap();
+    let model = Model::from_stored(stored, 1).unwrap();
+    assert!(!model.is_rules());
+    let explained = model.predict(&f, &feats, &cfg.rule_weights).unwrap();
+    let plain = model.probabilities(&f, &feats, &cfg.rule_weights).unwrap();
+    assert!(f.rows() > 1000, "{}", f.rows());
+    assert_eq!(explained.contributions.len(), f.rows() * f.width());
+    assert!(plain.contributions.is_empty(), "no TreeSHAP pass");
+    assert_eq!(plain.p_churn, explained.p_churn);
+    assert_eq!(plain.p_expand, explained.p_expand);
+    // LightGBM's prediction and TreeSHAP's sum agree to rounding, so the
+    // health score (and every tier and AUC the card reports) is the same
+    let most = explained.health.iter().zip(&plain.health).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(most < 1e-6, "health differs by {most}");
+    let (lo, hi) = explained.health.iter().fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    assert!(hi - lo > 10.0, "the scores spread: {lo}..{hi}");
+}
