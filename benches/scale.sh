@@ -6,7 +6,9 @@
 #   then again with the cache full; train (12 snapshots); score one date.
 # One line per (size, stage); the README's table is this output.
 #
-#   make bench-scale      (BENCH_DIR=… for the data; ~4.5 GB at the default sizes)
+#   make bench-scale      (BENCH_DIR=… for the data; ~4.5 GB at the default sizes;
+#                          BENCH_PASSES=2 builds the frames two dates per pass:
+#                          engine.snapshots_per_pass, default 12, one pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BENCH_DIR:-benches/out}
@@ -30,7 +32,7 @@ for N in ${BENCH_SIZES:-10000 100000 300000}; do
   ROWS=$("$PY" -c 'import sys,glob,pyarrow.parquet as pq; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob(sys.argv[1]+"/*.parquet")))' "$D/data/usage")
   cat > "$D/bench.yaml" <<YAML
 warehouse: { base_uri: $D/data, export_date: 2026-11-01 }
-engine: { memory_limit_mb: 6000 }
+engine: { memory_limit_mb: 6000, snapshots_per_pass: ${BENCH_PASSES:-12} }
 output: { uri: $D/out }
 models: { dir: $D/models, name: churn }
 features: { sql_dir: $PWD/sql, version: $FS }
